@@ -1,0 +1,20 @@
+"""Hook specifications: every way a plugin can extend bench.
+
+A plugin module (built-in, installed package or local file) implements any of
+these with ``@bench.hookimpl``; it may take any subset of the arguments.
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("bench")
+hookimpl = pluggy.HookimplMarker("bench")
+
+
+@hookspec
+def bench_register_models(register):
+    """Add model variants: call ``register(name, VariantSubclass)`` once per variant."""
+
+
+@hookspec
+def bench_register_datasets(register):
+    """Add datasets: call ``register(name, loader)``; ``loader(spec)`` returns a ``bench.data.Dataset``."""

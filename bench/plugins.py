@@ -1,0 +1,136 @@
+"""Find, load and register plugins.
+
+Load order (later plugins cannot take an earlier plugin's names):
+
+1. built-ins: the modules in ``BUILTIN_PLUGINS`` (``plugins/`` installed as ``bench_plugins``,
+   and the dataset loaders in ``bench.data.builtin``);
+2. installed packages: every entry point in the group ``bench``
+   (``[project.entry-points.bench]`` in a package's pyproject.toml);
+3. local files given with ``--plugin path/to/file.py`` in the order given.
+
+A plugin that fails to import, names a hook that does not exist (``check_pending``),
+or registers something invalid is skipped as a whole and recorded in
+``Plugins.failures``; the others still load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.metadata
+import importlib.util
+import sys
+from pathlib import Path
+
+import pluggy
+
+from bench import hookspecs
+from bench.registry import Registry, check_dataset_loader, check_variant_class
+
+BUILTIN_PLUGINS = (
+    "bench.data.builtin",
+    "bench_plugins.gan",
+    "bench_plugins.vae",
+    "bench_plugins.vaegan",
+    "bench_plugins.arvae",
+)
+ENTRY_POINT_GROUP = "bench"
+
+
+@dataclasses.dataclass(frozen=True)
+class PluginFailure:
+    plugin: str
+    source: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"plugin {self.plugin!r} ({self.source}) was not loaded: {self.error}"
+
+
+@dataclasses.dataclass
+class Plugins:
+    manager: pluggy.PluginManager
+    models: Registry
+    datasets: Registry
+    failures: list[PluginFailure]
+
+
+# hook name -> (registry attribute, argument name) for the registering hooks
+_REGISTERING_HOOKS = {
+    "bench_register_models": ("models", "register"),
+    "bench_register_datasets": ("datasets", "register"),
+}
+
+
+def load_plugins(files=(), builtins=BUILTIN_PLUGINS, entry_points: bool = True) -> Plugins:
+    manager = pluggy.PluginManager("bench")
+    manager.add_hookspecs(hookspecs)
+    plugins = Plugins(
+        manager,
+        Registry("model", check_variant_class),
+        Registry("dataset", check_dataset_loader),
+        failures=[],
+    )
+    for module_name in builtins:
+        _load(plugins, module_name, "built-in", lambda m=module_name: importlib.import_module(m))
+    if entry_points:
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist.name if ep.dist is not None else "unknown package"
+            _load(plugins, ep.name, f"package {dist}", ep.load)
+    for path in files:
+        path = Path(path)
+        _load(plugins, str(path), f"file {path}", lambda p=path: _import_file(p))
+    return plugins
+
+
+def _import_file(path: Path):
+    if not path.is_file():
+        raise FileNotFoundError(f"no such plugin file: {path}")
+    module_name = f"bench_local_plugin_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
+
+
+def _load(plugins: Plugins, name: str, source: str, importer) -> None:
+    """Import one plugin, register it and run its registering hooks; all or nothing."""
+    manager = plugins.manager
+    registered = False
+    try:
+        module = importer()
+        manager.register(module, name=name)
+        registered = True
+        manager.check_pending()
+        staged = _collect_registrations(manager, module)
+        # Validate every registration before committing any, so that a plugin
+        # whose second registration fails leaves no half of itself behind.
+        prepared = [
+            (getattr(plugins, kind), getattr(plugins, kind).prepare(items, plugin=name, source=source))
+            for kind, items in staged.items()
+        ]
+        for registry, entries in prepared:
+            registry.commit(entries)
+    except Exception as exc:  # a broken plugin must not stop the others
+        if registered:
+            manager.unregister(name=name)
+        plugins.failures.append(PluginFailure(name, source, f"{type(exc).__name__}: {exc}"))
+
+
+def _collect_registrations(manager: pluggy.PluginManager, module) -> dict[str, list]:
+    """Call this plugin's registering hook implementations with a recording ``register``."""
+    staged: dict[str, list] = {}
+    for hook_name, (kind, arg) in _REGISTERING_HOOKS.items():
+        hook = getattr(manager.hook, hook_name)
+        for impl in hook.get_hookimpls():
+            if impl.plugin is not module:
+                continue
+            entries = staged.setdefault(kind, [])
+            kwargs = {arg: lambda n, obj, _e=entries: _e.append((n, obj))}
+            impl.function(**{a: kwargs[a] for a in impl.argnames})
+    return staged

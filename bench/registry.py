@@ -1,0 +1,107 @@
+"""Registries of models and datasets; every registration is validated here.
+
+A bad registration (duplicate name, invalid name, a class that does not honour
+the variant contract) raises ``ValueError`` naming the plugin and the problem.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+from collections.abc import Callable
+from typing import Any
+
+from bench.variant import FAMILIES, Variant
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,47}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    name: str
+    obj: Any
+    plugin: str  # the plugin's name (module, entry point or file)
+    source: str  # "built-in", "package <dist>" or "file <path>"
+
+
+def check_variant_class(obj: Any) -> None:
+    """Raise ValueError unless ``obj`` is a concrete Variant subclass with a usable Config."""
+    if not (inspect.isclass(obj) and issubclass(obj, Variant)):
+        raise ValueError(f"{obj!r} is not a subclass of bench.Variant")
+    if inspect.isabstract(obj):
+        missing = ", ".join(sorted(obj.__abstractmethods__))
+        raise ValueError(f"{obj.__name__} does not implement {missing}")
+    if obj.family not in FAMILIES:
+        raise ValueError(f"{obj.__name__}.family is {obj.family!r}; it must be one of {FAMILIES}")
+    if not dataclasses.is_dataclass(obj.Config):
+        raise ValueError(f"{obj.__name__}.Config must be a dataclass")
+    try:
+        obj.Config()
+    except TypeError as exc:
+        raise ValueError(f"{obj.__name__}.Config needs a default for every field ({exc})") from None
+
+
+def check_dataset_loader(obj: Any) -> None:
+    if not callable(obj):
+        raise ValueError(f"dataset loader {obj!r} is not callable")
+
+
+class Registry:
+    """Name -> Entry for one kind of thing (``model`` or ``dataset``)."""
+
+    def __init__(self, kind: str, check: Callable[[Any], None]):
+        self.kind = kind
+        self._check = check
+        self._entries: dict[str, Entry] = {}
+
+    def add(self, name: str, obj: Any, *, plugin: str, source: str) -> None:
+        self.commit(self.prepare([(name, obj)], plugin=plugin, source=source))
+
+    def prepare(self, items, *, plugin: str, source: str) -> dict[str, Entry]:
+        """Validate ``(name, obj)`` pairs against this registry without changing it."""
+        staged = dict(self._entries)
+        for name, obj in items:
+            staged[name] = self._validated(name, obj, staged, plugin, source)
+        return staged
+
+    def commit(self, staged: dict[str, Entry]) -> None:
+        self._entries = staged
+
+    def _validated(self, name, obj, existing, plugin, source) -> Entry:
+        problem = None
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            problem = (
+                f"invalid {self.kind} name {name!r}: use lower-case letters, digits, '-' or '_', "
+                "starting with a letter"
+            )
+        elif name in existing:
+            other = existing[name]
+            problem = (
+                f"duplicate {self.kind} name {name!r}, "
+                f"already registered by plugin {other.plugin!r} ({other.source})"
+            )
+        else:
+            try:
+                self._check(obj)
+            except ValueError as exc:
+                problem = f"{self.kind} {name!r}: {exc}"
+        if problem:
+            raise ValueError(f"plugin {plugin!r}: {problem}")
+        return Entry(name, obj, plugin, source)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def __iter__(self):
+        return iter(self._entries.values())
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def get(self, name: str) -> Entry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            known = ", ".join(sorted(self._entries)) or "none"
+            raise KeyError(f"unknown {self.kind} {name!r}; registered: {known} (see `bench list`)") from None

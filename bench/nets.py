@@ -12,6 +12,11 @@ the same width and latent size.
   (``out_dim=2*latent``).
 * :class:`LatentDiscriminator` - an MLP on latent codes (adversarial autoencoders).
 
+Channels follow the PyTorch DCGAN example (ngf = ndf = width): the 4x4 stage has
+``8 * width`` channels and each doubling of resolution halves them, so at 64x64
+the networks are exactly that example's, and at 32x32 they drop its outermost
+stage (512 -> 256 -> 128 -> RGB for width 64).
+
 Resolution must be a power of two >= 8; each doubling adds one stage.
 """
 
@@ -31,7 +36,7 @@ NORMS = ("batch", "spectral", "none")
 class BackboneConfig:
     """Width and latent size shared by every variant (defaults: width 64, latent 128)."""
 
-    width: int = 64  # channels of the full-resolution stage; doubled per halving
+    width: int = 64  # the 4x4 stage has 8*width channels, halved per doubling of resolution
     latent: int = 128  # size of z
 
 
@@ -65,7 +70,7 @@ class Decoder(nn.Module):
     def __init__(self, resolution: int = 32, latent: int = 128, width: int = 64, channels: int = 3):
         super().__init__()
         stages = num_stages(resolution)
-        ch = width * 2 ** (stages - 1)
+        ch = 8 * width
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(latent, ch, 4, 1, 0, bias=False),
             nn.BatchNorm2d(ch),
@@ -112,8 +117,8 @@ class ConvEncoder(nn.Module):
             return spectral_norm(layer) if norm == "spectral" else layer
 
         # No norm on the first layer (DCGAN); batch norm on the later ones.
-        layers: list[nn.Module] = [conv(channels, width, 4, 2, 1, True), nn.LeakyReLU(0.2, True)]
-        ch = width
+        ch = 8 * width // 2 ** (stages - 1)
+        layers: list[nn.Module] = [conv(channels, ch, 4, 2, 1, True), nn.LeakyReLU(0.2, True)]
         for _ in range(stages - 1):
             layers.append(conv(ch, ch * 2, 4, 2, 1, False))
             if norm == "batch":

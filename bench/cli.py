@@ -1,0 +1,161 @@
+"""The ``bench`` command line.
+
+    bench list                                          models and datasets
+    bench run --models all --dataset cifar10 --budget 10m --seeds 2
+    bench run --resume results/00003-cifar10-10m        continue an interrupted run
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from bench.budget import ACCEPTED_FORMS, BudgetError, parse_budget
+from bench.data import DatasetError
+from bench.device import DeviceError
+from bench.plugins import load_plugins
+from bench.results import default_results_root
+
+
+def _budget(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        parse_budget(value)
+    except BudgetError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _options(ctx, param, values) -> dict:
+    """``--set gan.loss=hinge`` -> ``{"gan": {"loss": "hinge"}}`` (values parsed as JSON if possible)."""
+    out: dict = {}
+    for item in values:
+        key, eq, raw = item.partition("=")
+        model, dot, field = key.partition(".")
+        if not eq or not dot or not model or not field:
+            raise click.BadParameter(f"{item!r}: expected MODEL.FIELD=VALUE, e.g. gan.loss=hinge")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out.setdefault(model, {})[field] = value
+    return out
+
+
+def _report_plugin_failures(plugins) -> None:
+    for failure in plugins.failures:
+        click.echo(f"warning: {failure}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="bench-gen", prog_name="bench")
+def main():
+    """Train GAN, VAE and hybrid variants under one fixed budget and compare them."""
+
+
+@main.command("list")
+@click.option("--plugin", "plugin_files", multiple=True, type=click.Path(),
+              help="Also load this plugin file (repeatable).")
+def list_command(plugin_files):
+    """List every registered model (name, family, source) and dataset."""
+    plugins = load_plugins(plugin_files)
+    click.echo("models:")
+    for entry in plugins.models:
+        click.echo(f"  {entry.name:<16} {entry.obj.family:<8} {entry.source}")
+    click.echo("datasets:")
+    for entry in plugins.datasets:
+        click.echo(f"  {entry.name:<16} {'':<8} {entry.source}")
+    _report_plugin_failures(plugins)
+
+
+@main.command("run")
+@click.option("--models", default="all", show_default=True,
+              help="Comma-separated model names, or 'all'.")
+@click.option("--dataset", default="cifar10", show_default=True,
+              help="cifar10, synthetic[:N] or imagefolder:PATH.")
+@click.option("--data-dir", type=click.Path(file_okay=False), envvar="BENCH_DATA_DIR",
+              help="Folder holding cifar10/ (env BENCH_DATA_DIR; default ./data).")
+@click.option("--download/--no-download", default=True, show_default=True,
+              help="Download the official CIFAR-10 archive into --data-dir if it is missing.")
+@click.option("--budget", default="10m", show_default=True, callback=_budget,
+              help=f"Per-trial training budget: {ACCEPTED_FORMS}.")
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Number of seeds per model.")
+@click.option("--seed", type=int, default=0, show_default=True, help="First seed.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--resolution", type=click.IntRange(min=8), default=None,
+              help="Resize images to this square size (default: the dataset's own).")
+@click.option("--subset", type=click.IntRange(min=1), default=None,
+              help="Train on a fixed random subset of N training images.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--amp/--no-amp", default=None, help="bf16 autocast (default: on for CUDA).")
+@click.option("--compile/--no-compile", "compile_", default=False, show_default=True,
+              help="torch.compile the networks.")
+@click.option("--flip/--no-flip", default=True, show_default=True, help="Random horizontal flips.")
+@click.option("--log-every", type=click.IntRange(min=1), default=25, show_default=True,
+              help="Steps between loss reads and log lines.")
+@click.option("--checkpoint-every", default="2m", show_default=True, callback=_budget,
+              help="Checkpoint interval, in any budget unit.")
+@click.option("--set", "options", multiple=True, callback=_options, metavar="MODEL.FIELD=VALUE",
+              help="Override a variant's config field (repeatable).")
+@click.option("--plugin", "plugin_files", multiple=True, type=click.Path(),
+              help="Load a local plugin file (repeatable).")
+@click.option("--results-dir", type=click.Path(file_okay=False), default=None,
+              help="Where run folders go (env BENCH_RESULTS_DIR; default ./results).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
+              help="Continue an interrupted run folder; other options are taken from its manifest.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def run_command(models, dataset, data_dir, download, budget, seeds, seed, batch_size, resolution, subset,
+                device, amp, compile_, flip, log_every, checkpoint_every, options, plugin_files,
+                results_dir, resume_dir, progress):
+    """Train every requested variant x seed under one budget and record the results."""
+    from bench.runner import RunConfig, RunError, execute, open_run, start_run
+
+    command_line = shlex.join(["bench", *sys.argv[1:]])
+    run = None
+    try:
+        if resume_dir:
+            run = open_run(Path(resume_dir), progress)
+        else:
+            config = RunConfig(
+                models=[m.strip() for m in models.split(",") if m.strip()],
+                dataset=dataset, budget=budget, seeds=list(range(seed, seed + seeds)),
+                data_dir=data_dir, resolution=resolution, subset=subset, batch_size=batch_size,
+                device=device, amp=bool(amp) if amp is not None else device_is_cuda(device),
+                compile=compile_, flip=flip, log_every=log_every,
+                checkpoint_every=checkpoint_every, options=options,
+                plugin_files=[str(Path(p).resolve()) for p in plugin_files],
+                download=download,
+            )
+            run = start_run(config, Path(results_dir) if results_dir else default_results_root(),
+                            command_line, progress)
+        _report_plugin_failures(run.plugins)
+        click.echo(f"run folder: {run.directory}", err=True)
+        statuses = execute(run)
+    except (RunError, DatasetError, DeviceError, BudgetError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        if run is not None:
+            click.echo(f"\ninterrupted; continue with: bench run --resume {run.directory}", err=True)
+        sys.exit(130)
+    for trial, status in statuses.items():
+        click.echo(f"{trial}: {status}")
+    click.echo(f"results: {run.directory}")
+
+
+def device_is_cuda(spec: str) -> bool:
+    from bench.device import resolve_device
+
+    try:
+        return resolve_device(spec).type == "cuda"
+    except DeviceError:
+        return False
+
+
+if __name__ == "__main__":
+    main()

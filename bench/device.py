@@ -1,0 +1,76 @@
+"""Device selection and synchronised timing."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+
+class DeviceError(ValueError):
+    pass
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when available, else the CPU; ``cuda[:N]`` must exist."""
+    spec = (spec or "auto").strip().lower()
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise DeviceError(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"--device {spec}: CUDA is not available on this machine; use --device cpu")
+        index = device.index or 0
+        if index >= torch.cuda.device_count():
+            raise DeviceError(
+                f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) are visible"
+            )
+    elif device.type != "cpu":
+        raise DeviceError(f"unsupported device {spec!r}; use auto, cpu, cuda or cuda:N")
+    return device
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+class TrainClock:
+    """Training wall-clock time, synchronised with the device, that can be paused.
+
+    Evaluation and checkpoint writing run while it is paused, so they never
+    count against a time budget.
+    """
+
+    def __init__(self, device: torch.device, already: float = 0.0):
+        self.device = device
+        self._total = already
+        self._started: float | None = None
+
+    def start(self) -> None:
+        synchronize(self.device)
+        self._started = time.perf_counter()
+
+    def pause(self) -> float:
+        synchronize(self.device)
+        if self._started is not None:
+            self._total += time.perf_counter() - self._started
+            self._started = None
+        return self._total
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds so far; between synchronisations this is host time (the GPU may lag)."""
+        running = time.perf_counter() - self._started if self._started is not None else 0.0
+        return self._total + running

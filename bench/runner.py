@@ -1,0 +1,291 @@
+"""A run: every requested variant x seed trained under one budget, in one run folder.
+
+Trials run one after another; a trial that diverges or raises is recorded as
+such and the others go on. ``resume_run`` continues an interrupted run: finished
+trials are kept and the unfinished one continues from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import traceback
+from pathlib import Path
+
+import torch
+from torchvision.utils import save_image
+
+from bench.budget import parse_budget
+from bench.data import Dataset, DatasetRequest, parse_dataset_spec
+from bench.data.batches import DeviceBatches
+from bench.device import device_name, resolve_device
+from bench.plugins import Plugins, load_plugins
+from bench.results import (
+    append_jsonl,
+    git_commit,
+    new_run_dir,
+    read_json,
+    read_jsonl,
+    trial_dir,
+    versions,
+    write_json,
+)
+from bench.trainer import Diverged, Trainer, TrainSettings
+from bench.variant import config_from_dict
+
+FINISHED = ("completed", "diverged", "failed")
+
+
+class RunError(Exception):
+    """Bad run configuration; the message says what to change."""
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Every option of a run; saved in the manifest so that ``--resume`` can rebuild it."""
+
+    models: list[str]
+    dataset: str = "cifar10"
+    budget: str = "10m"
+    seeds: list[int] = dataclasses.field(default_factory=lambda: [0])
+    data_dir: str | None = None
+    resolution: int | None = None
+    subset: int | None = None  # train on a fixed random subset of N images
+    batch_size: int = 128
+    device: str = "auto"
+    amp: bool = False
+    compile: bool = False
+    flip: bool = True
+    log_every: int = 25
+    checkpoint_every: str | None = "2m"
+    options: dict = dataclasses.field(default_factory=dict)  # model -> {field: value}
+    plugin_files: list[str] = dataclasses.field(default_factory=list)
+    download: bool = True
+
+    def settings(self) -> TrainSettings:
+        return TrainSettings(
+            budget=parse_budget(self.budget),
+            batch_size=self.batch_size,
+            log_every=self.log_every,
+            checkpoint_every=parse_budget(self.checkpoint_every) if self.checkpoint_every else None,
+            flip=self.flip,
+            amp=self.amp,
+            compile=self.compile,
+        )
+
+
+@dataclasses.dataclass
+class Run:
+    """A run being executed: its folder, config and what it was resolved to."""
+
+    directory: Path
+    config: RunConfig
+    plugins: Plugins
+    dataset: Dataset
+    device: torch.device
+    progress: bool = True
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.directory / "manifest.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.directory / "metrics.jsonl"
+
+
+def resolve_models(plugins: Plugins, requested: list[str]) -> list[str]:
+    if requested in (["all"], ("all",)) or requested == "all":
+        names = plugins.models.names()
+        if not names:
+            raise RunError("no models are registered; check `bench list` for plugin errors")
+        return names
+    unknown = [m for m in requested if m not in plugins.models]
+    if unknown:
+        hint = "".join(f"\n  {failure}" for failure in plugins.failures)
+        raise RunError(
+            f"unknown model(s): {', '.join(unknown)}; registered: "
+            f"{', '.join(plugins.models.names()) or 'none'} (use --models all or see `bench list`)"
+            + (f"\nplugins that failed to load:{hint}" if hint else "")
+        )
+    return list(requested)
+
+
+def load_dataset(plugins: Plugins, config: RunConfig) -> Dataset:
+    name, argument = parse_dataset_spec(config.dataset)
+    if name not in plugins.datasets:
+        raise RunError(
+            f"unknown dataset {name!r}; registered: {', '.join(plugins.datasets.names())} "
+            "(imagefolder takes a path: imagefolder:/path/to/images)"
+        )
+    request = DatasetRequest(
+        name=name,
+        argument=argument,
+        data_dir=Path(config.data_dir) if config.data_dir else None,
+        resolution=config.resolution,
+        limit=config.subset,
+        download=config.download,
+    )
+    dataset = plugins.datasets.get(name).obj(request)
+    dataset.train  # load now, so that data errors come before the run folder exists
+    return dataset
+
+
+def prepare_run(config: RunConfig, progress: bool = True) -> tuple[Plugins, Dataset, torch.device]:
+    """Check everything a run needs before anything is written."""
+    plugins = load_plugins(config.plugin_files)
+    config.models = resolve_models(plugins, config.models)
+    for model, values in config.options.items():
+        if model not in config.models:
+            raise RunError(f"--set names model {model!r}, which is not in this run ({', '.join(config.models)})")
+        try:
+            config_from_dict(plugins.models.get(model).obj, values)
+        except (TypeError, ValueError) as exc:
+            raise RunError(f"--set {model}: {exc}") from None
+    config.settings()  # validates budgets
+    if config.batch_size < 1:
+        raise RunError("--batch-size must be at least 1")
+    device = resolve_device(config.device)
+    dataset = load_dataset(plugins, config)
+    return plugins, dataset, device
+
+
+def start_run(config: RunConfig, results_root: Path, command_line: str, progress: bool = True) -> Run:
+    plugins, dataset, device = prepare_run(config, progress)
+    directory = new_run_dir(Path(results_root), f"{dataset.name}-{config.budget}")
+    run = Run(directory, config, plugins, dataset, device, progress)
+    write_json(run.manifest_path, {
+        "run_id": directory.name,
+        "command_line": command_line,
+        "config": dataclasses.asdict(config),
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "device": {"type": device.type, "name": device_name(device)},
+        "dataset": dataset.describe(),
+        "budget": parse_budget(config.budget).as_dict(),
+        "models": {
+            m: {"family": plugins.models.get(m).obj.family, "source": plugins.models.get(m).source}
+            for m in config.models
+        },
+        "trials": {},
+    })
+    return run
+
+
+def open_run(run_dir: Path, progress: bool = True) -> Run:
+    """Re-open an interrupted run from its manifest, for ``--resume``."""
+    run_dir = Path(run_dir)
+    manifest_path = run_dir / "manifest.json"
+    if not manifest_path.exists():
+        raise RunError(f"{run_dir} is not a run folder (no manifest.json); give a folder under results/")
+    manifest = read_json(manifest_path)
+    config = RunConfig(**manifest["config"])
+    plugins, dataset, device = prepare_run(config, progress)
+    if dataset.describe()["content_hash"] != manifest["dataset"]["content_hash"]:
+        raise RunError(
+            f"the dataset changed since this run started (content hash "
+            f"{manifest['dataset']['content_hash']} -> {dataset.describe()['content_hash']}); "
+            "resume with the same data or start a new run"
+        )
+    return Run(run_dir, config, plugins, dataset, device, progress)
+
+
+def execute(run: Run) -> dict[str, str]:
+    """Run every unfinished trial; returns ``{trial: status}``."""
+    statuses = {}
+    for model in run.config.models:
+        for seed in run.config.seeds:
+            statuses[f"{model}-s{seed}"] = run_trial(run, model, seed)
+    return statuses
+
+
+def run_trial(run: Run, model: str, seed: int) -> str:
+    directory = trial_dir(run.directory, model, seed)
+    status_path = directory / "status.json"
+    if status_path.exists():
+        previous = read_json(status_path)
+        if previous["status"] in FINISHED:
+            return previous["status"]
+    if _final_row_exists(run, model, seed):  # killed between the row and the status file
+        write_json(status_path, {"status": "completed", "message": ""})
+        return "completed"
+    directory.mkdir(parents=True, exist_ok=True)
+    write_json(status_path, {"status": "running", "message": ""})
+
+    entry = run.plugins.models.get(model)
+    settings = run.config.settings()
+    status, message, trainer, diverged_at = "completed", "", None, None
+    try:
+        variant_config = config_from_dict(entry.obj, run.config.options.get(model))
+        variant = entry.obj(run.dataset.image_shape, variant_config, run.device, seed)
+        batches = DeviceBatches(run.dataset.train.images, settings.batch_size, run.device,
+                                flip=settings.flip, seed=seed)
+        trainer = Trainer(variant, batches, settings, directory, f"{model} s{seed}", run.progress)
+        trainer.load_checkpoint()
+        trainer.run()
+        save_image(variant.sample(64, torch.Generator(run.device).manual_seed(seed)),
+                   directory / "samples.png", nrow=8, normalize=True, value_range=(-1, 1))
+    except Diverged as exc:
+        status, message, diverged_at = "diverged", str(exc), exc.step
+    except KeyboardInterrupt:
+        write_json(status_path, {"status": "interrupted", "message": "interrupted; resume with --resume"})
+        raise
+    except Exception as exc:  # a failing variant must not sink the others
+        status, message = "failed", f"{type(exc).__name__}: {exc}"
+        (directory / "error.txt").write_text(traceback.format_exc())
+        print(f"bench: trial {model} seed {seed} failed: {message}", file=sys.stderr)
+
+    usage = trainer.usage if trainer is not None else None
+    row = {
+        "run_id": run.directory.name,
+        "model": model,
+        "family": entry.obj.family,
+        "seed": seed,
+        "eval_point": "final",
+        "status": status,
+        "message": message,
+        "dataset": run.dataset.name,
+        "budget": run.config.budget,
+        "device": device_name(run.device),
+        "batch_size": settings.batch_size,
+        "step": usage.steps if usage else 0,
+        "images_seen": usage.images if usage else 0,
+        "train_seconds": usage.seconds if usage else 0.0,
+        "train_flops": usage.flops if usage else 0.0,
+        "flops_per_image": (usage.flops_per_step or float("nan")) / settings.batch_size if usage else None,
+        "train_images_per_s": usage.steady_images_per_second() if usage else None,
+    }
+    if diverged_at is not None:
+        row["step"] = diverged_at
+    if status == "completed" and trainer is not None:
+        row.update(_final_losses(directory))
+    append_jsonl(run.metrics_path, row)
+    write_json(status_path, {"status": status, "message": message})
+    _record_trial(run, f"{model}-s{seed}", status, message, usage)
+    return status
+
+
+def _final_losses(directory: Path) -> dict:
+    rows = read_jsonl(directory / "log.jsonl")
+    if not rows:
+        return {}
+    return {f"final_{k}": v for k, v in rows[-1].items() if k.startswith("loss")}
+
+
+def _final_row_exists(run: Run, model: str, seed: int) -> bool:
+    return any(
+        r.get("model") == model and r.get("seed") == seed and r.get("eval_point") == "final"
+        for r in read_jsonl(run.metrics_path)
+    )
+
+
+def _record_trial(run: Run, name: str, status: str, message: str, usage) -> None:
+    """What each trial actually used, in the manifest (rewritten atomically)."""
+    manifest = read_json(run.manifest_path)
+    manifest["trials"][name] = {
+        "status": status,
+        "message": message,
+        "device": device_name(run.device),
+        **({} if usage is None else usage.as_budget_usage()),
+    }
+    write_json(run.manifest_path, manifest)

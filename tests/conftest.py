@@ -1,0 +1,50 @@
+"""Shared fixtures. Real data comes from $BENCH_DATA_DIR (CI points it at ../shared/data)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bench.cli import main
+
+# Small networks keep CPU tests fast; the architecture is the same at any width.
+TINY = ["--set", "gan.width=8", "--set", "gan.latent=16"]
+
+
+def cifar_root() -> Path | None:
+    root = os.environ.get("BENCH_DATA_DIR")
+    if root and (Path(root) / "cifar10" / "train").is_dir():
+        return Path(root)
+    return None
+
+
+requires_cifar = pytest.mark.skipif(
+    cifar_root() is None, reason="BENCH_DATA_DIR does not hold cifar10/ (CI sets it to ../shared/data)"
+)
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """Invoke ``bench`` in-process with results under a temporary folder."""
+    monkeypatch.setenv("BENCH_RESULTS_DIR", str(tmp_path / "results"))
+
+    def invoke(*args, expect_exit=0):
+        result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+        assert result.exit_code == expect_exit, result.output
+        return result
+
+    return invoke
+
+
+@pytest.fixture
+def results_dir(tmp_path) -> Path:
+    return tmp_path / "results"
+
+
+def only_run(results: Path) -> Path:
+    runs = sorted(results.iterdir())
+    assert len(runs) == 1, runs
+    return runs[0]

@@ -1,0 +1,108 @@
+"""The command line end to end: help, errors, runs on synthetic data and real CIFAR-10."""
+
+from __future__ import annotations
+
+import textwrap
+
+from conftest import TINY, cifar_root, only_run, requires_cifar
+
+from bench.results import read_json, read_jsonl
+
+
+def test_help_lists_commands_and_budget_forms(cli):
+    assert "run" in cli("--help").output and "list" in cli("--help").output
+    help_text = cli("run", "--help").output
+    assert "--budget" in help_text and "5000steps" in help_text and "--resume" in help_text
+
+
+def test_list_shows_models_with_family_and_source(cli):
+    out = cli("list").output
+    assert "gan" in out and "built-in" in out and "cifar10" in out and "synthetic" in out
+
+
+def test_bad_budget_is_rejected_with_the_accepted_forms(cli, results_dir):
+    out = cli("run", "--budget", "ten minutes", expect_exit=2).output
+    assert "cannot read budget 'ten minutes'" in out and "5000steps" in out
+    assert not results_dir.exists()
+
+
+def test_unknown_model_and_dataset(cli, results_dir):
+    out = cli("run", "--models", "gan,nope", "--dataset", "synthetic", expect_exit=1).output
+    assert "unknown model(s): nope" in out and "registered: " in out
+    out = cli("run", "--models", "gan", "--dataset", "mnist", expect_exit=1).output
+    assert "unknown dataset 'mnist'" in out
+    out = cli("run", "--models", "gan", "--dataset", "synthetic", "--set", "gan.colour=3",
+              expect_exit=1).output
+    assert "unknown option(s) colour" in out
+    assert not results_dir.exists()  # nothing written for a bad command
+
+
+def test_missing_cifar_says_where_it_looked(cli, tmp_path):
+    out = cli("run", "--models", "gan", "--data-dir", tmp_path / "nowhere", "--no-download",
+              expect_exit=1).output
+    assert str(tmp_path / "nowhere" / "cifar10") in out and "BENCH_DATA_DIR" in out
+    assert "Traceback" not in out
+
+
+def test_synthetic_run_end_to_end(cli, results_dir):
+    out = cli("run", "--models", "gan", "--dataset", "synthetic:256", "--budget", "12steps",
+              "--batch-size", "16", "--seeds", "2", "--log-every", "4", *TINY).output
+    assert "gan-s0: completed" in out and "gan-s1: completed" in out
+    run = only_run(results_dir)
+    manifest = read_json(run / "manifest.json")
+    assert manifest["budget"]["kind"] == "steps" and manifest["dataset"]["name"] == "synthetic"
+    assert set(manifest["versions"]) >= {"python", "torch", "torchvision", "torch_fidelity", "bench"}
+    assert manifest["trials"]["gan-s1"]["steps"] == 12
+    rows = read_jsonl(run / "metrics.jsonl")
+    assert [(r["model"], r["seed"], r["step"]) for r in rows] == [("gan", 0, 12), ("gan", 1, 12)]
+    assert rows[0]["final_loss_d"] != rows[1]["final_loss_d"]  # seeds differ
+    for seed in (0, 1):
+        trial = run / "trials" / f"gan-s{seed}"
+        assert (trial / "samples.png").stat().st_size > 0
+        assert len(read_jsonl(trial / "log.jsonl")) == 3
+
+
+FAILING_PLUGIN = '''
+from bench_plugins.gan import GAN
+from bench import hookimpl
+
+class Boom(GAN):
+    def train_step(self, batch):
+        raise RuntimeError("boom at the first step")
+
+class Nan(GAN):
+    def train_step(self, batch):
+        losses = super().train_step(batch)
+        return {k: v * float("nan") for k, v in losses.items()}
+
+@hookimpl
+def bench_register_models(register):
+    register("boom", Boom)
+    register("nan", Nan)
+'''
+
+
+def test_failing_and_diverging_variants_do_not_sink_the_others(cli, tmp_path, results_dir):
+    plugin = tmp_path / "failing.py"
+    plugin.write_text(textwrap.dedent(FAILING_PLUGIN))
+    out = cli("run", "--plugin", plugin, "--models", "boom,nan,gan", "--dataset", "synthetic:256",
+              "--budget", "8steps", "--batch-size", "16", "--log-every", "4",
+              *TINY, "--set", "boom.width=8", "--set", "nan.width=8").output
+    assert "boom-s0: failed" in out and "nan-s0: diverged" in out and "gan-s0: completed" in out
+    rows = {r["model"]: r for r in read_jsonl(only_run(results_dir) / "metrics.jsonl")}
+    assert rows["boom"]["message"] == "RuntimeError: boom at the first step"
+    assert rows["nan"]["status"] == "diverged" and rows["nan"]["step"] == 1
+    assert rows["gan"]["step"] == 8
+    assert (only_run(results_dir) / "trials" / "boom-s0" / "error.txt").exists()
+
+
+@requires_cifar
+def test_cifar10_subset_run_end_to_end(cli, results_dir):
+    out = cli("run", "--models", "gan", "--dataset", "cifar10", "--data-dir", cifar_root(),
+              "--subset", "2000", "--budget", "10steps", "--batch-size", "32", "--log-every", "5",
+              *TINY).output
+    assert "gan-s0: completed" in out
+    manifest = read_json(only_run(results_dir) / "manifest.json")
+    data = manifest["dataset"]
+    assert data["num_images"] == 2000 and data["image_shape"] == [3, 32, 32]
+    assert "image-folder export" in data["source"] and len(data["content_hash"]) == 16

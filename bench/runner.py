@@ -127,7 +127,7 @@ def load_dataset(plugins: Plugins, config: RunConfig) -> Dataset:
         download=config.download,
     )
     dataset = plugins.datasets.get(name).obj(request)
-    dataset.train  # load now, so that data errors come before the run folder exists
+    dataset.split("train")  # load now, so that data errors come before the run folder exists
     return dataset
 
 
@@ -137,7 +137,9 @@ def prepare_run(config: RunConfig, progress: bool = True) -> tuple[Plugins, Data
     config.models = resolve_models(plugins, config.models)
     for model, values in config.options.items():
         if model not in config.models:
-            raise RunError(f"--set names model {model!r}, which is not in this run ({', '.join(config.models)})")
+            raise RunError(
+                f"--set names model {model!r}, which is not in this run ({', '.join(config.models)})"
+            )
         try:
             config_from_dict(plugins.models.get(model).obj, values)
         except (TypeError, ValueError) as exc:

@@ -110,7 +110,9 @@ def test_misspelt_hook_is_rejected(tmp_path):
 
 
 def test_half_registered_plugin_leaves_nothing(tmp_path):
-    text = GOOD_PLUGIN.replace('register("{name}", Tiny)', 'register("first", Tiny)\n    register("Bad Name", Tiny)')
+    text = GOOD_PLUGIN.replace(
+        'register("{name}", Tiny)', 'register("first", Tiny)\n    register("Bad Name", Tiny)'
+    )
     plugins = load_plugins([write_plugin(tmp_path, "half.py", text)])
     assert "first" not in plugins.models
     assert "invalid model name 'Bad Name'" in plugins.failures[-1].error

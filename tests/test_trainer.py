@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from bench_plugins.gan import GAN, GANConfig
 
 from bench.budget import parse_budget
 from bench.data.batches import DeviceBatches
 from bench.data.synthetic import synthetic_images
 from bench.results import read_json, read_jsonl
 from bench.trainer import Diverged, Trainer, TrainSettings
-from bench_plugins.gan import GAN, GANConfig
 
 TINY = GANConfig(width=8, latent=16)
 

@@ -52,7 +52,7 @@ def read_image_folder(folder: Path, resolution: int | None = None) -> torch.Tens
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
         first = arrays[0].shape
-        odd = next(p for p, a in zip(files, arrays) if a.shape != first)
+        odd = next(p for p, a in zip(files, arrays, strict=True) if a.shape != first)
         raise DatasetError(
             f"images under {folder} have different sizes ({files[0].name}: {first[1]}x{first[0]}, "
             f"{odd}: {arrays[files.index(odd)].shape[1]}x{arrays[files.index(odd)].shape[0]}); "

@@ -1,0 +1,152 @@
+"""VAE (Kingma & Welling 2014, "Auto-Encoding Variational Bayes", arXiv:1312.6114).
+
+Networks: Gaussian encoder E = ``bench.nets.ConvEncoder`` (out_dim 2*latent: mean mu and
+log-variance log s^2 of q(z|x) = N(mu, diag s^2)), decoder Dec = ``bench.nets.Decoder`` (the
+GAN's generator). With x ~ data, eps ~ N(0, I), z = mu + s * eps (reparameterisation):
+
+* reconstruction: Gaussian likelihood with fixed variance, p(x|z) = N(Dec(z), sigma^2 I), so
+  per image  L_rec = -log p(x|z) = sum_pixels (x - Dec(z))^2 / (2 sigma^2)   (+ a constant
+  that is dropped); sigma is in the [-1, 1] pixel units of the variant boundary.
+* prior term:  L_KL = KL(q(z|x) || N(0, I)) = 1/2 sum_j (mu_j^2 + s_j^2 - 1 - log s_j^2)
+* E and Dec:   L = E_x[L_rec + beta * L_KL]   (the negative ELBO for beta = 1)
+
+Losses are reported per image (nats summed over pixels / latent dimensions, averaged over
+the batch). Defaults: beta 1.0, sigma 0.15 (about 0.075 on a [0, 1] scale, close to the
+root-mean-square error a DCGAN-sized decoder reaches on CIFAR-10, i.e. near the maximum-
+likelihood sigma of Rybkin et al. 2021: a much smaller sigma over-weights reconstruction and
+leaves holes in the prior, a much larger one gives blurry samples).
+``sample`` decodes prior draws z ~ N(0, I); ``reconstruct`` decodes the posterior mean mu.
+
+Optimizers: Adam(lr 2e-4, betas (0.9, 0.999)), one per network (1e-3 learns no faster in
+short runs and makes the log-variance head jump by several units in the first steps).
+
+The ``GaussianAutoencoder`` base and the loss helpers here are shared with ``vaegan`` and
+``arvae``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from bench import Variant, hookimpl
+from bench.nets import BackboneConfig, ConvEncoder, Decoder
+
+CHUNK = 500  # images per forward pass in sample / reconstruct
+LOGVAR_RANGE = (-30.0, 20.0)  # clamp on the encoder's log-variance, for numerical safety only
+
+
+def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) per row, summed over latent dimensions: ``[B]``."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
+
+
+def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, sigma: float) -> torch.Tensor:
+    """-log N(x | mean, sigma^2 I) per image without the constant: ``[B]``."""
+    return (x - mean).pow(2).flatten(1).sum(1) / (2.0 * sigma**2)
+
+
+class GaussianAutoencoder(Variant):
+    """Shared parts of the encoder-based variants.
+
+    Expects ``self.networks["encoder"]`` (a ConvEncoder with out_dim 2*latent) and
+    ``self.networks["decoder"]`` (a Decoder) and ``self.config.latent``.
+    """
+
+    def make_encoder(self) -> ConvEncoder:
+        cfg = self.config
+        return ConvEncoder(self.image_shape[-1], 2 * cfg.latent, cfg.width, norm="batch")
+
+    def make_decoder(self) -> Decoder:
+        cfg = self.config
+        return Decoder(self.image_shape[-1], cfg.latent, cfg.width)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior parameters ``(mu, logvar)``, float32 ``[B, latent]`` each."""
+        with self.autocast():
+            stats = self.networks["encoder"](x)
+        mu, logvar = stats.float().chunk(2, dim=1)
+        return mu, logvar.clamp(*LOGVAR_RANGE)
+
+    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """z = mu + exp(logvar / 2) * eps with eps from the variant's generator."""
+        eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype, generator=self.generator)
+        return mu + (0.5 * logvar).exp() * eps
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        with self.autocast():
+            return self.networks["decoder"](z).float()
+
+    def _eval_chunks(self, names, fn, n):
+        nets = [self.networks[k] for k in names]
+        modes = [net.training for net in nets]
+        for net in nets:
+            net.eval()
+        try:
+            return torch.cat([fn(i, min(CHUNK, n - i)) for i in range(0, n, CHUNK)])
+        finally:
+            for net, mode in zip(nets, modes, strict=True):
+                net.train(mode)
+
+    @torch.no_grad()
+    def sample(self, n, generator=None):
+        return self._eval_chunks(
+            ["decoder"], lambda i, m: self.decode(self.latent(m, self.config.latent, generator)), n
+        )
+
+    @torch.no_grad()
+    def reconstruct(self, x):
+        """Decode the posterior mean of each image: ``[B, 3, H, W]`` in [-1, 1]."""
+        x = x.to(self.device)
+        return self._eval_chunks(
+            ["encoder", "decoder"], lambda i, m: self.decode(self.encode(x[i : i + m])[0]), len(x)
+        )
+
+
+@dataclasses.dataclass
+class VAEConfig(BackboneConfig):
+    beta: float = 1.0  # weight of the KL term (beta-VAE; 1.0 = the ELBO)
+    sigma: float = 0.15  # std of the Gaussian likelihood p(x|z), in [-1, 1] pixel units
+    lr: float = 2e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+
+
+class VAE(GaussianAutoencoder):
+    """Gaussian VAE, one joint update of encoder and decoder per batch."""
+
+    family = "vae"
+    Config = VAEConfig
+
+    def build(self) -> None:
+        cfg = self.config
+        if cfg.sigma <= 0 or cfg.beta < 0:
+            raise ValueError(f"vae: need sigma > 0 and beta >= 0, got {cfg.sigma}, {cfg.beta}")
+        self.networks = {"encoder": self.make_encoder(), "decoder": self.make_decoder()}
+        self.optimizers = {
+            name: torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+            for name, net in self.networks.items()
+        }
+
+    def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-image loss terms on one batch, still attached to the graph."""
+        mu, logvar = self.encode(x)
+        x_hat = self.decode(self.reparameterize(mu, logvar))
+        recon = gaussian_nll(x.float(), x_hat, self.config.sigma).mean()
+        kl = kl_standard_normal(mu, logvar).mean()
+        return {"loss": recon + self.config.beta * kl, "recon": recon, "kl": kl}
+
+    def train_step(self, batch):
+        losses = self.losses(batch)
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        for opt in self.optimizers.values():
+            opt.step()
+        return {k: v.detach() for k, v in losses.items()}
+
+
+@hookimpl
+def bench_register_models(register):
+    register("vae", VAE)

@@ -103,7 +103,7 @@ def test_interrupted_cli_run_resumes_to_the_same_step_count(tmp_path):
     results = tmp_path / "results"
     env = {**os.environ, "BENCH_RESULTS_DIR": str(results)}
     cmd = [sys.executable, "-m", "bench.cli", "run", "--models", "gan", "--dataset", "synthetic:512",
-           "--budget", "300steps", "--batch-size", "16", "--log-every", "5",
+           "--budget", "120steps", "--batch-size", "16", "--log-every", "5",
            "--checkpoint-every", "10steps", "--set", "gan.width=8", "--no-progress"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 120
@@ -121,11 +121,11 @@ def test_interrupted_cli_run_resumes_to_the_same_step_count(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     (row,) = read_jsonl(run_dir / "metrics.jsonl")
-    assert row["status"] == "completed" and row["step"] == 300
+    assert row["status"] == "completed" and row["step"] == 120
     steps = [r["step"] for r in read_jsonl(checkpoint.parent / "log.jsonl")]
-    assert steps == list(range(5, 305, 5))  # no duplicated or missing log rows
+    assert steps == list(range(5, 125, 5))  # no duplicated or missing log rows
     manifest = read_json(run_dir / "manifest.json")
-    assert manifest["trials"]["gan-s0"]["steps"] == 300
+    assert manifest["trials"]["gan-s0"]["steps"] == 120
 
 
 def test_checkpoints_load_with_weights_only(tmp_path):

@@ -1,0 +1,199 @@
+"""FID, KID, precision/recall, Inception Score and FID-infinity from extracted features.
+
+Every metric is torch-fidelity's own function with torch-fidelity's default settings, so a
+number here equals ``torch_fidelity.calculate_metrics`` on the same images. Convention, as
+in torch-fidelity: the first argument holds the generated samples, the second the real ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch_fidelity.defaults import DEFAULTS
+from torch_fidelity.metric_fid import (
+    KEY_METRIC_FID,
+    fid_features_to_statistics,
+    fid_statistics_to_metric,
+)
+from torch_fidelity.metric_isc import (
+    KEY_METRIC_ISC_MEAN,
+    KEY_METRIC_ISC_STD,
+    isc_features_to_metric,
+)
+from torch_fidelity.metric_kid import (
+    KEY_METRIC_KID_MEAN,
+    KEY_METRIC_KID_STD,
+    kid_features_to_metric,
+)
+from torch_fidelity.metric_prc import (
+    KEY_METRIC_F_SCORE,
+    KEY_METRIC_PRECISION,
+    KEY_METRIC_RECALL,
+    prc_features_to_metric,
+)
+
+from bench.metrics.errors import MetricsError
+from bench.metrics.features import ImageSource, extract_features_dict
+from bench.metrics.inception import LOGITS, require_logits_head
+
+Features = torch.Tensor | np.ndarray
+Statistics = Mapping[str, np.ndarray]  # torch-fidelity's {"mu": [D], "sigma": [D, D]}
+
+
+class KID(NamedTuple):
+    mean: float
+    std: float
+
+
+class PrecisionRecall(NamedTuple):
+    precision: float
+    recall: float
+    f_score: float
+
+
+class InceptionScore(NamedTuple):
+    mean: float
+    std: float
+
+
+class FIDInfinity(NamedTuple):
+    fid_infinity: float  # the fit's intercept at 1/N = 0
+    slope: float  # d FID / d(1/N)
+    sizes: list[int]  # the subsample sizes N_i
+    fids: list[float]  # FID at each N_i
+    seed: int  # seeds the random subsets
+
+
+def _features(x: Features) -> torch.Tensor:
+    """A 2-D CPU tensor, dtype unchanged (torch-fidelity's functions need exactly that)."""
+    t = torch.as_tensor(x).detach().cpu()
+    if t.ndim != 2 or len(t) < 2:
+        raise MetricsError(f"features must be [N >= 2, D], got {tuple(t.shape)}")
+    return t
+
+
+def fid_statistics(features: Features) -> dict[str, np.ndarray]:
+    """torch-fidelity's FID statistics ``{"mu", "sigma"}`` of ``[N, D]`` features."""
+    return fid_features_to_statistics(_features(features))
+
+
+def fid_from_statistics(stats_1: Statistics, stats_2: Statistics) -> float:
+    """Fréchet distance between two ``{"mu", "sigma"}`` (dtypes promoted only if they differ)."""
+    s1 = {k: np.asarray(stats_1[k]) for k in ("mu", "sigma")}
+    s2 = {k: np.asarray(stats_2[k]) for k in ("mu", "sigma")}
+    if s1["mu"].shape != s2["mu"].shape:
+        raise MetricsError(f"feature sizes differ: {s1['mu'].shape} vs {s2['mu'].shape}")
+    for k in ("mu", "sigma"):
+        if s1[k].dtype != s2[k].dtype:
+            common = np.result_type(s1[k], s2[k])
+            s1[k], s2[k] = s1[k].astype(common), s2[k].astype(common)
+    return fid_statistics_to_metric(s1, s2, verbose=False)[KEY_METRIC_FID]
+
+
+def fid_from_features(features_1: Features, features_2: Features) -> float:
+    """FID between two feature sets, as ``calculate_metrics(fid=True)`` computes it."""
+    return fid_from_statistics(fid_statistics(features_1), fid_statistics(features_2))
+
+
+def kid_from_features(
+    features_1: Features,
+    features_2: Features,
+    subsets: int = DEFAULTS["kid_subsets"],
+    subset_size: int = DEFAULTS["kid_subset_size"],
+    seed: int = DEFAULTS["rng_seed"],
+) -> KID:
+    """KID mean and std over ``subsets`` random subsets (torch-fidelity's polynomial kernel)."""
+    f1, f2 = _features(features_1), _features(features_2)
+    if subset_size > min(len(f1), len(f2)):
+        raise MetricsError(
+            f"KID subset size {subset_size} is larger than the feature sets "
+            f"({len(f1)} and {len(f2)}); lower subset_size or use more samples"
+        )
+    out = kid_features_to_metric(
+        f1, f2, kid_subsets=subsets, kid_subset_size=subset_size, rng_seed=seed, verbose=False
+    )
+    return KID(out[KEY_METRIC_KID_MEAN], out[KEY_METRIC_KID_STD])
+
+
+def precision_recall_from_features(
+    generated: Features, real: Features, k: int = DEFAULTS["prc_neighborhood"]
+) -> PrecisionRecall:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) with k-NN balls of size ``k``.
+
+    Note: torch-fidelity's own default for precision/recall is VGG16 features; fed Inception
+    pool3 features this equals ``calculate_metrics(prc=True, feature_extractor=
+    "inception-v3-compat")``.
+    """
+    g, r = _features(generated), _features(real)
+    if k >= min(len(g), len(r)):
+        raise MetricsError(f"precision/recall needs more than k={k} samples per set")
+    out = prc_features_to_metric(g, r, prc_neighborhood=k, verbose=False)
+    return PrecisionRecall(
+        out[KEY_METRIC_PRECISION], out[KEY_METRIC_RECALL], out[KEY_METRIC_F_SCORE]
+    )
+
+
+def inception_score_from_logits(
+    logits: Features, splits: int = DEFAULTS["isc_splits"], seed: int = DEFAULTS["rng_seed"]
+) -> InceptionScore:
+    """Inception Score from ``logits_unbiased`` features; refuses NaN logits."""
+    t = _features(logits)
+    if not torch.isfinite(t).all():
+        raise MetricsError("logits contain NaN or inf: Inception Score cannot be computed")
+    shuffle = DEFAULTS["samples_shuffle"]
+    out = isc_features_to_metric(t, splits=splits, shuffle=shuffle, rng_seed=seed)
+    return InceptionScore(out[KEY_METRIC_ISC_MEAN], out[KEY_METRIC_ISC_STD])
+
+
+def inception_score(
+    source: ImageSource,
+    extractor,
+    *,
+    splits: int = DEFAULTS["isc_splits"],
+    seed: int = DEFAULTS["rng_seed"],
+    **extract_kwargs,
+) -> InceptionScore:
+    """Inception Score of images; refuses (before any Inception pass) weights without a head."""
+    require_logits_head(extractor)
+    logits = extract_features_dict(source, extractor, **extract_kwargs)[LOGITS]
+    return inception_score_from_logits(logits, splits=splits, seed=seed)
+
+
+def fid_infinity_from_features(
+    generated: Features,
+    reference: Features | Statistics,
+    *,
+    num_points: int = 15,
+    min_samples: int | None = None,
+    seed: int = 0,
+) -> FIDInfinity:
+    """FID extrapolated to infinitely many generated samples (Chong & Forsyth, CVPR 2020).
+
+    FID is computed on random subsets (without replacement, a fresh one per size, from
+    ``seed``) of ``num_points`` sizes evenly spaced from ``min_samples`` (default
+    ``min(5000, N // 2)``; the paper uses 5,000 of 50,000) to N; a least-squares line of FID
+    against 1/N is fitted and its value at 1/N = 0 returned. ``reference``: real features or
+    their ``{"mu", "sigma"}``. No further Inception passes; each point costs one FID.
+    """
+    gen = _features(generated)
+    n = len(gen)
+    ref = reference if isinstance(reference, Mapping) else fid_statistics(reference)
+    if min_samples is None:
+        min_samples = min(5000, n // 2)
+    if not 2 <= min_samples < n:
+        raise MetricsError(
+            f"FID-infinity needs 2 <= min_samples < N; got min_samples={min_samples}, N={n}"
+        )
+    sizes = np.unique(np.linspace(min_samples, n, num_points).astype(np.int64))
+    if len(sizes) < 2:
+        raise MetricsError("FID-infinity needs at least two distinct subsample sizes")
+    rng = np.random.default_rng(seed)
+    fids = []
+    for size in sizes:
+        index = np.sort(rng.permutation(n)[:size])
+        fids.append(fid_from_statistics(fid_statistics(gen[torch.from_numpy(index)]), ref))
+    slope, intercept = np.polyfit(1.0 / sizes, np.asarray(fids), deg=1)
+    return FIDInfinity(float(intercept), float(slope), sizes.tolist(), fids, seed)

@@ -17,6 +17,7 @@ import click
 from bench.budget import ACCEPTED_FORMS, BudgetError, parse_budget
 from bench.data import DatasetError
 from bench.device import DeviceError
+from bench.metrics import MetricsError
 from bench.plugins import load_plugins
 from bench.results import default_results_root
 
@@ -101,6 +102,16 @@ def list_command(plugin_files):
               help="Steps between loss reads and log lines.")
 @click.option("--checkpoint-every", default="2m", show_default=True, callback=_budget,
               help="Checkpoint interval, in any budget unit.")
+@click.option("--eval-samples", type=click.IntRange(min=0), default=10_000, show_default=True,
+              help="Generated images for FID, KID and precision/recall (0: skip them).")
+@click.option("--eval-ref", default="train", show_default=True,
+              help="Reference split of the dataset for FID: train or test.")
+@click.option("--ref-samples", type=click.IntRange(min=2), default=None,
+              help="Reference images (a fixed random subset; default: the whole split).")
+@click.option("--fid-weights", type=click.Path(dir_okay=False), envvar="BENCH_FID_WEIGHTS",
+              help="FID Inception weights (env BENCH_FID_WEIGHTS; default: torch-fidelity's download).")
+@click.option("--eval-untrained", is_flag=True,
+              help="Also evaluate every variant before its first step.")
 @click.option("--set", "options", multiple=True, callback=_options, metavar="MODEL.FIELD=VALUE",
               help="Override a variant's config field (repeatable).")
 @click.option("--plugin", "plugin_files", multiple=True, type=click.Path(),
@@ -111,8 +122,9 @@ def list_command(plugin_files):
               help="Continue an interrupted run folder; other options are taken from its manifest.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def run_command(models, dataset, data_dir, download, budget, seeds, seed, batch_size, resolution, subset,
-                device, amp, compile_, flip, log_every, checkpoint_every, options, plugin_files,
-                results_dir, resume_dir, progress):
+                device, amp, compile_, flip, log_every, checkpoint_every, eval_samples, eval_ref,
+                ref_samples, fid_weights, eval_untrained, options, plugin_files, results_dir,
+                resume_dir, progress):
     """Train every requested variant x seed under one budget and record the results."""
     from bench.runner import RunConfig, RunError, execute, open_run, start_run
 
@@ -130,14 +142,15 @@ def run_command(models, dataset, data_dir, download, budget, seeds, seed, batch_
                 compile=compile_, flip=flip, log_every=log_every,
                 checkpoint_every=checkpoint_every, options=options,
                 plugin_files=[str(Path(p).resolve()) for p in plugin_files],
-                download=download,
+                download=download, eval_samples=eval_samples, eval_ref=eval_ref,
+                ref_samples=ref_samples, fid_weights=fid_weights, eval_untrained=eval_untrained,
             )
             run = start_run(config, Path(results_dir) if results_dir else default_results_root(),
                             command_line, progress)
         _report_plugin_failures(run.plugins)
         click.echo(f"run folder: {run.directory}", err=True)
         statuses = execute(run)
-    except (RunError, DatasetError, DeviceError, BudgetError) as exc:
+    except (RunError, DatasetError, DeviceError, BudgetError, MetricsError) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         if run is not None:

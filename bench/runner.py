@@ -19,6 +19,7 @@ from bench.budget import parse_budget
 from bench.data import Dataset, DatasetRequest, parse_dataset_spec
 from bench.data.batches import DeviceBatches
 from bench.device import device_name, resolve_device
+from bench.evaluation import EvalSettings, Evaluator
 from bench.plugins import Plugins, load_plugins
 from bench.results import (
     append_jsonl,
@@ -61,6 +62,15 @@ class RunConfig:
     options: dict = dataclasses.field(default_factory=dict)  # model -> {field: value}
     plugin_files: list[str] = dataclasses.field(default_factory=list)
     download: bool = True
+    eval_samples: int = 10_000  # generated images for FID/KID/PR; 0 skips them
+    eval_ref: str = "train"
+    ref_samples: int | None = None
+    fid_weights: str | None = None
+    eval_untrained: bool = False
+
+    def eval_settings(self) -> EvalSettings:
+        return EvalSettings(self.eval_samples, self.eval_ref, self.ref_samples, self.fid_weights,
+                            self.eval_untrained)
 
     def settings(self) -> TrainSettings:
         return TrainSettings(
@@ -84,6 +94,9 @@ class Run:
     dataset: Dataset
     device: torch.device
     progress: bool = True
+
+    def __post_init__(self):
+        self.evaluator = Evaluator(self.config.eval_settings(), self.dataset, self.device)
 
     @property
     def manifest_path(self) -> Path:
@@ -149,6 +162,7 @@ def prepare_run(config: RunConfig, progress: bool = True) -> tuple[Plugins, Data
         raise RunError("--batch-size must be at least 1")
     device = resolve_device(config.device)
     dataset = load_dataset(plugins, config)
+    config.eval_settings().check(dataset)
     return plugins, dataset, device
 
 
@@ -208,7 +222,7 @@ def run_trial(run: Run, model: str, seed: int) -> str:
         previous = read_json(status_path)
         if previous["status"] in FINISHED:
             return previous["status"]
-    if _final_row_exists(run, model, seed):  # killed between the row and the status file
+    if _row_exists(run, model, seed, "final"):  # killed between the row and the status file
         write_json(status_path, {"status": "completed", "message": ""})
         return "completed"
     directory.mkdir(parents=True, exist_ok=True)
@@ -216,17 +230,23 @@ def run_trial(run: Run, model: str, seed: int) -> str:
 
     entry = run.plugins.models.get(model)
     settings = run.config.settings()
-    status, message, trainer, diverged_at = "completed", "", None, None
+    status, message, trainer, diverged_at, evaluation = "completed", "", None, None, {}
     try:
         variant_config = config_from_dict(entry.obj, run.config.options.get(model))
         variant = entry.obj(run.dataset.image_shape, variant_config, run.device, seed)
         batches = DeviceBatches(run.dataset.train.images, settings.batch_size, run.device,
                                 flip=settings.flip, seed=seed)
         trainer = Trainer(variant, batches, settings, directory, f"{model} s{seed}", run.progress)
-        trainer.load_checkpoint()
+        resumed = trainer.load_checkpoint()
+        if run.config.eval_untrained and not resumed and not _row_exists(run, model, seed, "untrained"):
+            append_jsonl(run.metrics_path, {
+                **_row_base(run, model, seed, "untrained"), "status": "untrained", "step": 0,
+                **run.evaluator.evaluate(variant, _noise_seed(seed, 0)),
+            })
         trainer.run()
         save_image(variant.sample(64, torch.Generator(run.device).manual_seed(seed)),
                    directory / "samples.png", nrow=8, normalize=True, value_range=(-1, 1))
+        evaluation = run.evaluator.evaluate(variant, _noise_seed(seed, 1))
     except Diverged as exc:
         status, message, diverged_at = "diverged", str(exc), exc.step
     except KeyboardInterrupt:
@@ -239,17 +259,9 @@ def run_trial(run: Run, model: str, seed: int) -> str:
 
     usage = trainer.usage if trainer is not None else None
     row = {
-        "run_id": run.directory.name,
-        "model": model,
-        "family": entry.obj.family,
-        "seed": seed,
-        "eval_point": "final",
+        **_row_base(run, model, seed, "final"),
         "status": status,
         "message": message,
-        "dataset": run.dataset.name,
-        "budget": run.config.budget,
-        "device": device_name(run.device),
-        "batch_size": settings.batch_size,
         "step": usage.steps if usage else 0,
         "images_seen": usage.images if usage else 0,
         "train_seconds": usage.seconds if usage else 0.0,
@@ -261,6 +273,7 @@ def run_trial(run: Run, model: str, seed: int) -> str:
         row["step"] = diverged_at
     if status == "completed" and trainer is not None:
         row.update(_final_losses(directory))
+        row.update(evaluation)
     append_jsonl(run.metrics_path, row)
     write_json(status_path, {"status": status, "message": message})
     _record_trial(run, f"{model}-s{seed}", status, message, usage)
@@ -274,9 +287,30 @@ def _final_losses(directory: Path) -> dict:
     return {f"final_{k}": v for k, v in rows[-1].items() if k.startswith("loss")}
 
 
-def _final_row_exists(run: Run, model: str, seed: int) -> bool:
+def _row_base(run: Run, model: str, seed: int, point: str) -> dict:
+    """The columns that say where a metrics row comes from."""
+    return {
+        "run_id": run.directory.name,
+        "model": model,
+        "family": run.plugins.models.get(model).obj.family,
+        "seed": seed,
+        "eval_point": point,
+        "dataset": run.dataset.name,
+        "dataset_source": run.dataset.train.source,
+        "budget": run.config.budget,
+        "device": device_name(run.device),
+        "batch_size": run.config.batch_size,
+    }
+
+
+def _noise_seed(seed: int, point: int) -> int:
+    """Each training seed and evaluation point draws its own latent noise."""
+    return 1_000_003 * (seed + 1) + point
+
+
+def _row_exists(run: Run, model: str, seed: int, point: str) -> bool:
     return any(
-        r.get("model") == model and r.get("seed") == seed and r.get("eval_point") == "final"
+        r.get("model") == model and r.get("seed") == seed and r.get("eval_point") == point
         for r in read_jsonl(run.metrics_path)
     )
 

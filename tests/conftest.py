@@ -10,8 +10,9 @@ from click.testing import CliRunner
 
 from bench.cli import main
 
-# Small networks keep CPU tests fast; the architecture is the same at any width.
-TINY = ["--set", "gan.width=8", "--set", "gan.latent=16"]
+# Small networks keep CPU tests fast (the architecture is the same at any width);
+# sample-quality evaluation (Inception passes) only where a test asks for it.
+TINY = ["--set", "gan.width=8", "--set", "gan.latent=16", "--eval-samples", "0"]
 
 
 def cifar_root() -> Path | None:
@@ -23,6 +24,12 @@ def cifar_root() -> Path | None:
 
 requires_cifar = pytest.mark.skipif(
     cifar_root() is None, reason="BENCH_DATA_DIR does not hold cifar10/ (CI sets it to ../shared/data)"
+)
+
+
+requires_weights = pytest.mark.skipif(
+    not Path(os.environ.get("BENCH_FID_WEIGHTS", "/nonexistent")).is_file(),
+    reason="BENCH_FID_WEIGHTS is not a file (CI sets it to the Inception weights in ../shared/fid)",
 )
 
 

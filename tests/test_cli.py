@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from conftest import TINY, cifar_root, only_run, requires_cifar
+from conftest import TINY, cifar_root, only_run, requires_cifar, requires_weights
 
 from bench.results import read_json, read_jsonl
 
@@ -97,12 +97,39 @@ def test_failing_and_diverging_variants_do_not_sink_the_others(cli, tmp_path, re
 
 
 @requires_cifar
-def test_cifar10_subset_run_end_to_end(cli, results_dir):
-    out = cli("run", "--models", "gan", "--dataset", "cifar10", "--data-dir", cifar_root(),
+@requires_weights
+def test_cifar10_subset_run_end_to_end(cli, results_dir, tmp_path, monkeypatch):
+    """Real CIFAR-10 images, real Inception weights: untrained and final rows with metrics."""
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    out = cli("run", "--models", "gan,vae", "--dataset", "cifar10", "--data-dir", cifar_root(),
               "--subset", "2000", "--budget", "10steps", "--batch-size", "32", "--log-every", "5",
-              *TINY).output
-    assert "gan-s0: completed" in out
-    manifest = read_json(only_run(results_dir) / "manifest.json")
-    data = manifest["dataset"]
+              *TINY, "--set", "vae.width=8", "--eval-samples", "64", "--ref-samples", "64",
+              "--eval-ref", "test", "--eval-untrained").output
+    assert "gan-s0: completed" in out and "vae-s0: completed" in out
+    run = only_run(results_dir)
+    data = read_json(run / "manifest.json")["dataset"]
     assert data["num_images"] == 2000 and data["image_shape"] == [3, 32, 32]
     assert "image-folder export" in data["source"] and len(data["content_hash"]) == 16
+    rows = {(r["model"], r["eval_point"]): r for r in read_jsonl(run / "metrics.jsonl")}
+    assert set(rows) == {(m, p) for m in ("gan", "vae") for p in ("untrained", "final")}
+    for row in rows.values():
+        assert row["fid"] > 0 and row["kid_mean"] is not None and row["small_n"] is True
+        assert row["eval_ref"] == "test" and row["ref_samples"] == 64
+    assert rows["gan", "final"]["recon_mse"] is None  # NaN in the row: no encoder, no number
+    assert 0 < rows["vae", "final"]["recon_mse"] < 1 and rows["vae", "final"]["recon_psnr"] > 0
+    assert rows["gan", "final"]["step"] == 10 and rows["gan", "untrained"]["step"] == 0
+
+
+def test_missing_fid_weights_fail_before_anything_runs(cli, tmp_path, results_dir):
+    out = cli("run", "--models", "gan", "--dataset", "synthetic:64", "--budget", "2steps",
+              "--fid-weights", tmp_path / "nope.pth", expect_exit=1).output
+    assert "nope.pth" in out and "--fid-weights" in out and "BENCH_FID_WEIGHTS" in out
+    assert not results_dir.exists()
+
+
+def test_unknown_eval_ref_split(cli, tmp_path, results_dir):
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"")  # only its existence is checked before the run
+    out = cli("run", "--models", "gan", "--dataset", "synthetic:64", "--eval-ref", "valid",
+              "--fid-weights", weights, expect_exit=1).output
+    assert "--eval-ref valid" in out and "train, test" in out

@@ -410,3 +410,14 @@ def test_kid_subset_larger_than_the_sets_is_a_clear_error():
     features = torch.randn(20, 8)
     with pytest.raises(MetricsError, match="subset size 1000"):
         kid_from_features(features, features)
+
+
+def test_subset_fid_fast_path_matches_torch_fidelity():
+    """The n x n eigenvalue route of FID-infinity's points equals torch-fidelity's sqrtm route."""
+    from bench.metrics.fidelity import _subset_fid
+
+    g = torch.Generator().manual_seed(0)
+    ref = fid_statistics(torch.randn(3000, 256, generator=g))
+    gen = torch.randn(200, 256, generator=g) * 1.3 + 0.2
+    expected = fid_from_statistics(fid_statistics(gen), ref)
+    assert _subset_fid(gen.double().numpy(), ref) == pytest.approx(expected, rel=1e-6)

@@ -44,6 +44,7 @@ def test_template_installs_and_trains(installed_template, tmp_path):
     assert "gan" in line and "package bench-wgan-gp" in line
     run = bench_cli("run", "--models", "wgan-gp", "--dataset", "synthetic:128", "--budget", "3steps",
                     "--batch-size", "16", "--log-every", "1", "--set", "wgan-gp.width=8",
+                    "--eval-samples", "0",
                     "--results-dir", str(tmp_path / "results"), "--no-progress")
     assert run.returncode == 0, run.stderr
     (row,) = read_jsonl(next((tmp_path / "results").iterdir()) / "metrics.jsonl")

@@ -104,7 +104,8 @@ def test_interrupted_cli_run_resumes_to_the_same_step_count(tmp_path):
     env = {**os.environ, "BENCH_RESULTS_DIR": str(results)}
     cmd = [sys.executable, "-m", "bench.cli", "run", "--models", "gan", "--dataset", "synthetic:512",
            "--budget", "120steps", "--batch-size", "16", "--log-every", "5",
-           "--checkpoint-every", "10steps", "--set", "gan.width=8", "--no-progress"]
+           "--checkpoint-every", "10steps", "--set", "gan.width=8", "--eval-samples", "0",
+           "--no-progress"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 120
     checkpoint = None

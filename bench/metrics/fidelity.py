@@ -93,6 +93,28 @@ def fid_from_statistics(stats_1: Statistics, stats_2: Statistics) -> float:
     return fid_statistics_to_metric(s1, s2, verbose=False)[KEY_METRIC_FID]
 
 
+def _subset_fid(features: np.ndarray, ref: Statistics) -> float:
+    """FID of ``[n, D]`` features against reference statistics, fast when n < D.
+
+    With Y the centred features, Sigma_g = Y^T Y / (n - 1), and the trace term
+    tr sqrt(Sigma_r^1/2 Sigma_g Sigma_r^1/2) is the sum of square roots of the eigenvalues
+    of the n x n matrix Y Sigma_r Y^T / (n - 1): the same non-zero spectrum, found without
+    a D x D matrix square root. For n >= D torch-fidelity's own computation is used.
+    """
+    n, d = features.shape
+    if n >= d:
+        return fid_from_statistics(fid_statistics(torch.from_numpy(features)), ref)
+    mu_r = np.asarray(ref["mu"], dtype=np.float64)
+    sigma_r = np.asarray(ref["sigma"], dtype=np.float64)
+    mu_g = features.mean(axis=0)
+    y = features - mu_g
+    small = y @ sigma_r @ y.T / (n - 1)
+    eigenvalues = np.linalg.eigvalsh((small + small.T) / 2)
+    trace_sqrt = np.sqrt(np.clip(eigenvalues, 0, None)).sum()
+    trace_g = np.einsum("ij,ij->", y, y) / (n - 1)
+    return float(((mu_g - mu_r) ** 2).sum() + trace_g + np.trace(sigma_r) - 2 * trace_sqrt)
+
+
 def fid_from_features(features_1: Features, features_2: Features) -> float:
     """FID between two feature sets, as ``calculate_metrics(fid=True)`` computes it."""
     return fid_from_statistics(fid_statistics(features_1), fid_statistics(features_2))
@@ -194,6 +216,6 @@ def fid_infinity_from_features(
     fids = []
     for size in sizes:
         index = np.sort(rng.permutation(n)[:size])
-        fids.append(fid_from_statistics(fid_statistics(gen[torch.from_numpy(index)]), ref))
+        fids.append(_subset_fid(gen[torch.from_numpy(index)].double().numpy(), ref))
     slope, intercept = np.polyfit(1.0 / sizes, np.asarray(fids), deg=1)
     return FIDInfinity(float(intercept), float(slope), sizes.tolist(), fids, seed)

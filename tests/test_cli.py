@@ -133,3 +133,16 @@ def test_unknown_eval_ref_split(cli, tmp_path, results_dir):
     out = cli("run", "--models", "gan", "--dataset", "synthetic:64", "--eval-ref", "valid",
               "--fid-weights", weights, expect_exit=1).output
     assert "--eval-ref valid" in out and "train, test" in out
+
+
+def test_device_errors(cli, results_dir):
+    import torch
+
+    if not torch.cuda.is_available():
+        out = cli("run", "--models", "gan", "--dataset", "synthetic:64", *TINY, "--device", "cuda",
+                  expect_exit=1).output
+        assert "CUDA is not available" in out and "--device cpu" in out
+    out = cli("run", "--models", "gan", "--dataset", "synthetic:64", *TINY, "--device", "tpu",
+              expect_exit=1).output
+    assert "use auto, cpu, cuda or cuda:N" in out
+    assert not results_dir.exists()

@@ -150,3 +150,17 @@ def test_flop_count_matches_torch_flop_counter():
     with FlopCounterMode(display=False) as reference:
         b.train_step(batch)
     assert ours.total == reference.get_total_flops() > 0
+
+
+@pytest.mark.parametrize("model", ["gan", "vae", "vaegan", "arvae"])
+def test_bf16_autocast_path_trains(tmp_path, model):
+    """The CUDA path's bf16 autocast, exercised on the CPU: finite losses, float32 logs."""
+    from bench.plugins import load_plugins
+
+    cls = load_plugins().models.get(model).obj
+    variant = cls((3, 32, 32), cls.Config(width=8, latent=16), "cpu", 0)
+    batches = DeviceBatches(synthetic_images(64), 8, "cpu")
+    settings = TrainSettings(parse_budget("4steps"), batch_size=8, log_every=2, amp=True)
+    Trainer(variant, batches, settings, tmp_path, progress=False).run()
+    rows = read_jsonl(tmp_path / "log.jsonl")
+    assert len(rows) == 2 and all(v is not None for r in rows for v in r.values())

@@ -110,6 +110,8 @@ def list_command(plugin_files):
               help="Reference images (a fixed random subset; default: the whole split).")
 @click.option("--fid-weights", type=click.Path(dir_okay=False), envvar="BENCH_FID_WEIGHTS",
               help="FID Inception weights (env BENCH_FID_WEIGHTS; default: torch-fidelity's download).")
+@click.option("--eval-every", default=None, callback=_budget,
+              help="Also evaluate during training at this interval (any budget unit, e.g. 2m).")
 @click.option("--eval-untrained", is_flag=True,
               help="Also evaluate every variant before its first step.")
 @click.option("--set", "options", multiple=True, callback=_options, metavar="MODEL.FIELD=VALUE",
@@ -123,7 +125,7 @@ def list_command(plugin_files):
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def run_command(models, dataset, data_dir, download, budget, seeds, seed, batch_size, resolution, subset,
                 device, amp, compile_, flip, log_every, checkpoint_every, eval_samples, eval_ref,
-                ref_samples, fid_weights, eval_untrained, options, plugin_files, results_dir,
+                ref_samples, fid_weights, eval_every, eval_untrained, options, plugin_files, results_dir,
                 resume_dir, progress):
     """Train every requested variant x seed under one budget and record the results."""
     from bench.runner import RunConfig, RunError, execute, open_run, start_run
@@ -144,6 +146,7 @@ def run_command(models, dataset, data_dir, download, budget, seeds, seed, batch_
                 plugin_files=[str(Path(p).resolve()) for p in plugin_files],
                 download=download, eval_samples=eval_samples, eval_ref=eval_ref,
                 ref_samples=ref_samples, fid_weights=fid_weights, eval_untrained=eval_untrained,
+                eval_every=eval_every,
             )
             run = start_run(config, Path(results_dir) if results_dir else default_results_root(),
                             command_line, progress)
@@ -159,6 +162,59 @@ def run_command(models, dataset, data_dir, download, budget, seeds, seed, batch_
     for trial, status in statuses.items():
         click.echo(f"{trial}: {status}")
     click.echo(f"results: {run.directory}")
+
+
+@main.command("eval")
+@click.argument("images", type=click.Path(exists=True))
+@click.option("--dataset", default="cifar10", show_default=True,
+              help="Dataset whose split is the reference (ignored when --eval-ref is a path).")
+@click.option("--data-dir", type=click.Path(file_okay=False), envvar="BENCH_DATA_DIR",
+              help="Folder holding cifar10/ (env BENCH_DATA_DIR).")
+@click.option("--eval-ref", default="train", show_default=True,
+              help="Reference: a split of --dataset (train, test) or a folder / .npz of images.")
+@click.option("--ref-samples", type=click.IntRange(min=2), default=None,
+              help="Reference images (a fixed random subset; default: all).")
+@click.option("--fid-weights", type=click.Path(dir_okay=False), envvar="BENCH_FID_WEIGHTS",
+              help="FID Inception weights (env BENCH_FID_WEIGHTS).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--name", default=None, help="Label for the row (default: the file or folder name).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="JSON-lines file the row is appended to (default: <results-dir>/eval.jsonl).")
+def eval_command(images, dataset, data_dir, eval_ref, ref_samples, fid_weights, device, name, out):
+    """FID, FID-infinity, KID and precision/recall of IMAGES (a folder, or an .npz of uint8)."""
+    from bench.data.image_source import load_image_source
+    from bench.device import resolve_device
+    from bench.evaluation import SMALL_N, EvalSettings, Evaluator
+    from bench.results import append_jsonl
+    from bench.runner import RunConfig, RunError, load_dataset
+
+    try:
+        samples = load_image_source(Path(images))
+        settings = EvalSettings(len(samples), eval_ref, ref_samples, fid_weights)
+        data = None
+        if not Path(eval_ref).exists():  # a split name: load the dataset it belongs to
+            data = load_dataset(load_plugins(), RunConfig(models=[], dataset=dataset, data_dir=data_dir))
+            settings.check(data)
+        evaluator = Evaluator(settings, data, resolve_device(device))
+        row = {
+            "model": name or Path(images).name,
+            "eval_point": "external",
+            "images": str(Path(images).resolve()),
+            "dataset": data.name if data else None,
+            "eval_samples": len(samples),
+            "eval_ref": eval_ref,
+            "small_n": len(samples) < SMALL_N,
+            **evaluator.compare(samples),
+            "ref_samples": int(evaluator.reference.features.shape[0]),
+        }
+    except (RunError, DatasetError, DeviceError, MetricsError) as exc:
+        raise click.ClickException(str(exc)) from None
+    out_path = Path(out) if out else default_results_root() / "eval.jsonl"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    append_jsonl(out_path, row)
+    for key, value in row.items():
+        click.echo(f"{key:<14} {value:.6g}" if isinstance(value, float) else f"{key:<14} {value}")
+    click.echo(f"appended to {out_path}")
 
 
 def device_is_cuda(spec: str) -> bool:

@@ -74,3 +74,36 @@ class TrainClock:
         """Seconds so far; between synchronisations this is host time (the GPU may lag)."""
         running = time.perf_counter() - self._started if self._started is not None else 0.0
         return self._total + running
+
+
+def measure_peak_flops(device: torch.device, dtype: torch.dtype = torch.float32,
+                       size: int | None = None, repeats: int = 10) -> float:
+    """Achievable matmul FLOP/s on ``device``: the denominator of MFU, measured once per run.
+
+    A large square matrix product is the best case for any kernel, so MFU against it says
+    how close a train step comes to what this device can actually do.
+    """
+    size = size or (8192 if device.type == "cuda" else 2048)
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    a @ b  # warm-up: library initialisation, clocks
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    synchronize(device)
+    return 2 * size**3 * repeats / (time.perf_counter() - start)
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory_bytes(device: torch.device) -> int:
+    """CUDA: max allocated since the last reset. CPU: the process's peak RSS (never resets)."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB

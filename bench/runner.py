@@ -8,6 +8,7 @@ trials are kept and the unfinished one continues from its last checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import traceback
 from pathlib import Path
@@ -18,7 +19,13 @@ from torchvision.utils import save_image
 from bench.budget import parse_budget
 from bench.data import Dataset, DatasetRequest, parse_dataset_spec
 from bench.data.batches import DeviceBatches
-from bench.device import device_name, resolve_device
+from bench.device import (
+    device_name,
+    measure_peak_flops,
+    peak_memory_bytes,
+    reset_peak_memory,
+    resolve_device,
+)
 from bench.evaluation import EvalSettings, Evaluator
 from bench.plugins import Plugins, load_plugins
 from bench.results import (
@@ -59,6 +66,7 @@ class RunConfig:
     flip: bool = True
     log_every: int = 25
     checkpoint_every: str | None = "2m"
+    eval_every: str | None = None  # evaluate during training too, e.g. "2m" or "1000steps"
     options: dict = dataclasses.field(default_factory=dict)  # model -> {field: value}
     plugin_files: list[str] = dataclasses.field(default_factory=list)
     download: bool = True
@@ -81,6 +89,7 @@ class RunConfig:
             flip=self.flip,
             amp=self.amp,
             compile=self.compile,
+            eval_every=parse_budget(self.eval_every) if self.eval_every else None,
         )
 
 
@@ -94,6 +103,7 @@ class Run:
     dataset: Dataset
     device: torch.device
     progress: bool = True
+    peak_flops: float = math.nan  # matmul FLOP/s of this device, the denominator of MFU
 
     def __post_init__(self):
         self.evaluator = Evaluator(self.config.eval_settings(), self.dataset, self.device)
@@ -168,15 +178,23 @@ def prepare_run(config: RunConfig, progress: bool = True) -> tuple[Plugins, Data
 
 def start_run(config: RunConfig, results_root: Path, command_line: str, progress: bool = True) -> Run:
     plugins, dataset, device = prepare_run(config, progress)
+    # bf16 autocast trains at the bf16 peak; measured once, before anything else runs.
+    peak_dtype = torch.bfloat16 if config.amp and device.type == "cuda" else torch.float32
+    peak_flops = measure_peak_flops(device, peak_dtype)
     directory = new_run_dir(Path(results_root), f"{dataset.name}-{config.budget}")
-    run = Run(directory, config, plugins, dataset, device, progress)
+    run = Run(directory, config, plugins, dataset, device, progress, peak_flops)
     write_json(run.manifest_path, {
         "run_id": directory.name,
         "command_line": command_line,
         "config": dataclasses.asdict(config),
         "versions": versions(),
         "git_commit": git_commit(),
-        "device": {"type": device.type, "name": device_name(device)},
+        "device": {
+            "type": device.type,
+            "name": device_name(device),
+            "peak_flops": peak_flops,
+            "peak_flops_dtype": str(peak_dtype).removeprefix("torch."),
+        },
         "dataset": dataset.describe(),
         "budget": parse_budget(config.budget).as_dict(),
         "models": {
@@ -203,7 +221,8 @@ def open_run(run_dir: Path, progress: bool = True) -> Run:
             f"{manifest['dataset']['content_hash']} -> {dataset.describe()['content_hash']}); "
             "resume with the same data or start a new run"
         )
-    return Run(run_dir, config, plugins, dataset, device, progress)
+    peak_flops = manifest["device"].get("peak_flops") or math.nan
+    return Run(run_dir, config, plugins, dataset, device, progress, peak_flops)
 
 
 def execute(run: Run) -> dict[str, str]:
@@ -231,22 +250,35 @@ def run_trial(run: Run, model: str, seed: int) -> str:
     entry = run.plugins.models.get(model)
     settings = run.config.settings()
     status, message, trainer, diverged_at, evaluation = "completed", "", None, None, {}
+    params: dict[str, int] = {}
+    peak_memory = None
     try:
         variant_config = config_from_dict(entry.obj, run.config.options.get(model))
         variant = entry.obj(run.dataset.image_shape, variant_config, run.device, seed)
+        params = variant.parameter_counts()
+        reset_peak_memory(run.device)
         batches = DeviceBatches(run.dataset.train.images, settings.batch_size, run.device,
                                 flip=settings.flip, seed=seed)
-        trainer = Trainer(variant, batches, settings, directory, f"{model} s{seed}", run.progress)
-        resumed = trainer.load_checkpoint()
-        if run.config.eval_untrained and not resumed and not _row_exists(run, model, seed, "untrained"):
+        def evaluate_during(usage, point="interval"):
+            if _row_exists(run, model, seed, point, usage.steps):  # resumed past it already
+                return
             append_jsonl(run.metrics_path, {
-                **_row_base(run, model, seed, "untrained"), "status": "untrained", "step": 0,
-                **run.evaluator.evaluate(variant, _noise_seed(seed, 0)),
+                **_row_base(run, model, seed, point), "status": "training", "step": usage.steps,
+                "images_seen": usage.images, "train_seconds": usage.seconds,
+                **run.evaluator.evaluate(variant, _noise_seed(seed, usage.steps)),
             })
+
+        trainer = Trainer(variant, batches, settings, directory, f"{model} s{seed}", run.progress,
+                          on_eval=evaluate_during)
+        trainer.load_checkpoint()
+        if run.config.eval_untrained and trainer.usage.steps == 0:
+            evaluate_during(trainer.usage, "untrained")
         trainer.run()
+        peak_memory = peak_memory_bytes(run.device)  # of training, before evaluation runs
         save_image(variant.sample(64, torch.Generator(run.device).manual_seed(seed)),
                    directory / "samples.png", nrow=8, normalize=True, value_range=(-1, 1))
-        evaluation = run.evaluator.evaluate(variant, _noise_seed(seed, 1))
+        run.evaluator.save_reconstruction_grid(variant, directory / "reconstructions.png")
+        evaluation = run.evaluator.evaluate(variant, _noise_seed(seed, trainer.usage.steps))
     except Diverged as exc:
         status, message, diverged_at = "diverged", str(exc), exc.step
     except KeyboardInterrupt:
@@ -268,7 +300,14 @@ def run_trial(run: Run, model: str, seed: int) -> str:
         "train_flops": usage.flops if usage else 0.0,
         "flops_per_image": (usage.flops_per_step or float("nan")) / settings.batch_size if usage else None,
         "train_images_per_s": usage.steady_images_per_second() if usage else None,
+        "peak_memory_bytes": peak_memory,
+        **{f"params_{name}": count for name, count in params.items()},
+        "params_total": sum(params.values()) if params else None,
     }
+    if usage and usage.flops_per_step:
+        achieved = row["train_images_per_s"] * usage.flops_per_step / settings.batch_size
+        row["train_flops_per_s"] = achieved
+        row["mfu"] = achieved / run.peak_flops
     if diverged_at is not None:
         row["step"] = diverged_at
     if status == "completed" and trainer is not None:
@@ -303,14 +342,15 @@ def _row_base(run: Run, model: str, seed: int, point: str) -> dict:
     }
 
 
-def _noise_seed(seed: int, point: int) -> int:
-    """Each training seed and evaluation point draws its own latent noise."""
-    return 1_000_003 * (seed + 1) + point
+def _noise_seed(seed: int, step: int) -> int:
+    """Each training seed and evaluation step draws its own latent noise."""
+    return 1_000_003 * (seed + 1) + step
 
 
-def _row_exists(run: Run, model: str, seed: int, point: str) -> bool:
+def _row_exists(run: Run, model: str, seed: int, point: str, step: int | None = None) -> bool:
     return any(
         r.get("model") == model and r.get("seed") == seed and r.get("eval_point") == point
+        and (step is None or r.get("step") == step)
         for r in read_jsonl(run.metrics_path)
     )
 

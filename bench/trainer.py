@@ -45,6 +45,7 @@ class TrainSettings:
     flip: bool = True  # random horizontal flips
     amp: bool = False  # bf16 autocast (CUDA)
     compile: bool = False  # torch.compile the networks after the first step
+    eval_every: Budget | None = None  # evaluate during training (at the next logging interval)
 
 
 @dataclasses.dataclass
@@ -71,7 +72,7 @@ class Usage:
 
 class Trainer:
     def __init__(self, variant: Variant, batches: DeviceBatches, settings: TrainSettings,
-                 trial_dir: Path, label: str = "", progress: bool = True):
+                 trial_dir: Path, label: str = "", progress: bool = True, on_eval=None):
         self.variant = variant
         self.batches = batches
         self.settings = settings
@@ -79,6 +80,7 @@ class Trainer:
         self.trial_dir.mkdir(parents=True, exist_ok=True)
         self.label = label
         self.progress = progress
+        self.on_eval = on_eval  # called with the Usage at each --eval-every point, clock paused
         self.usage = Usage()
         self.variant.amp = settings.amp
         self._compiled = False
@@ -133,6 +135,7 @@ class Trainer:
         first_bad = torch.full((), -1, dtype=torch.long, device=device)
         since_log, images_at_log = 0, usage.images
         next_checkpoint = self._next(s.checkpoint_every)
+        next_eval = self._next(s.eval_every) if self.on_eval is not None else None
         bar = tqdm(total=budget.amount, desc=self.label, disable=not self.progress or None,
                    unit=budget.kind, unit_scale=True, leave=True, dynamic_ncols=True)
         bar.update(min(budget.used(usage.as_budget_usage()), budget.amount))
@@ -179,6 +182,9 @@ class Trainer:
                 if next_checkpoint is not None and self._due(next_checkpoint):
                     self.save_checkpoint()
                     next_checkpoint = self._next(s.checkpoint_every)
+                if next_eval is not None and self._due(next_eval) and not done:
+                    self.on_eval(usage)  # the final evaluation is the runner's
+                    next_eval = self._next(s.eval_every)
                 sums, since_log = {}, 0
                 images_at_log, seconds_at_log = usage.images, usage.seconds
                 clock.start()

@@ -104,20 +104,28 @@ def test_cifar10_subset_run_end_to_end(cli, results_dir, tmp_path, monkeypatch):
     out = cli("run", "--models", "gan,vae", "--dataset", "cifar10", "--data-dir", cifar_root(),
               "--subset", "2000", "--budget", "10steps", "--batch-size", "32", "--log-every", "5",
               *TINY, "--set", "vae.width=8", "--eval-samples", "64", "--ref-samples", "64",
-              "--eval-ref", "test", "--eval-untrained").output
+              "--eval-ref", "test", "--eval-untrained", "--eval-every", "5steps").output
     assert "gan-s0: completed" in out and "vae-s0: completed" in out
     run = only_run(results_dir)
     data = read_json(run / "manifest.json")["dataset"]
     assert data["num_images"] == 2000 and data["image_shape"] == [3, 32, 32]
     assert "image-folder export" in data["source"] and len(data["content_hash"]) == 16
     rows = {(r["model"], r["eval_point"]): r for r in read_jsonl(run / "metrics.jsonl")}
-    assert set(rows) == {(m, p) for m in ("gan", "vae") for p in ("untrained", "final")}
+    assert set(rows) == {(m, p) for m in ("gan", "vae") for p in ("untrained", "interval", "final")}
+    assert [rows["gan", p]["step"] for p in ("untrained", "interval", "final")] == [0, 5, 10]
     for row in rows.values():
         assert row["fid"] > 0 and row["kid_mean"] is not None and row["small_n"] is True
         assert row["eval_ref"] == "test" and row["ref_samples"] == 64
     assert rows["gan", "final"]["recon_mse"] is None  # NaN in the row: no encoder, no number
     assert 0 < rows["vae", "final"]["recon_mse"] < 1 and rows["vae", "final"]["recon_psnr"] > 0
-    assert rows["gan", "final"]["step"] == 10 and rows["gan", "untrained"]["step"] == 0
+    final = rows["gan", "final"]
+    assert 0 < final["mfu"] < 1 and final["train_flops_per_s"] > 0 and final["peak_memory_bytes"] > 0
+    assert final["params_total"] == final["params_generator"] + final["params_discriminator"]
+    assert (run / "trials" / "vae-s0" / "reconstructions.png").exists()
+    assert not (run / "trials" / "gan-s0" / "reconstructions.png").exists()
+    assert rows["vae", "final"]["recon_fid"] > 0 and rows["gan", "final"]["recon_fid"] is None
+    manifest = read_json(run / "manifest.json")
+    assert manifest["device"]["peak_flops"] > 1e9
 
 
 def test_missing_fid_weights_fail_before_anything_runs(cli, tmp_path, results_dir):

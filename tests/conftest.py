@@ -55,3 +55,11 @@ def only_run(results: Path) -> Path:
     runs = sorted(results.iterdir())
     assert len(runs) == 1, runs
     return runs[0]
+
+
+def pytest_ignore_collect(collection_path, config):
+    """tests/benchmarks/ runs only when asked for (--benchmark-only or --benchmark-enable)."""
+    wanted = config.getoption("--benchmark-only") or config.getoption("--benchmark-enable")
+    if "benchmarks" in collection_path.parts and not wanted:
+        return True
+    return None

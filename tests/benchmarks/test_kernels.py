@@ -1,4 +1,14 @@
-"""Kernel timings: each variant's train step, sampling, the data path, Inception, FID statistics."""
+"""Kernel timings: each variant's train step, sampling, the data path, Inception, FID statistics.
+
+Outside the default test run (tests/conftest.py skips this folder unless asked):
+
+    pytest tests/benchmarks --benchmark-only \
+        --benchmark-storage=results/benchmarks --benchmark-autosave
+    pytest tests/benchmarks --benchmark-only \
+        --benchmark-storage=results/benchmarks --benchmark-compare   # against the last save
+
+or `tox -e bench`. Real-data benchmarks read BENCH_DATA_DIR and BENCH_FID_WEIGHTS.
+"""
 
 from __future__ import annotations
 

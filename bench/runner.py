@@ -38,7 +38,7 @@ from bench.results import (
     versions,
     write_json,
 )
-from bench.trainer import Diverged, Trainer, TrainSettings
+from bench.trainer import Diverged, Trainer, TrainSettings, Usage
 from bench.variant import config_from_dict
 
 FINISHED = ("completed", "diverged", "failed")
@@ -234,6 +234,19 @@ def execute(run: Run) -> dict[str, str]:
     return statuses
 
 
+@dataclasses.dataclass
+class TrialOutcome:
+    """What training and evaluating one trial produced, whether or not it finished."""
+
+    status: str = "completed"  # completed | diverged | failed
+    message: str = ""
+    usage: Usage | None = None
+    diverged_at: int | None = None
+    params: dict = dataclasses.field(default_factory=dict)
+    peak_memory: int | None = None
+    evaluation: dict = dataclasses.field(default_factory=dict)
+
+
 def run_trial(run: Run, model: str, seed: int) -> str:
     directory = trial_dir(run.directory, model, seed)
     status_path = directory / "status.json"
@@ -246,19 +259,31 @@ def run_trial(run: Run, model: str, seed: int) -> str:
         return "completed"
     directory.mkdir(parents=True, exist_ok=True)
     write_json(status_path, {"status": "running", "message": ""})
-
-    entry = run.plugins.models.get(model)
-    settings = run.config.settings()
-    status, message, trainer, diverged_at, evaluation = "completed", "", None, None, {}
-    params: dict[str, int] = {}
-    peak_memory = None
     try:
-        variant_config = config_from_dict(entry.obj, run.config.options.get(model))
-        variant = entry.obj(run.dataset.image_shape, variant_config, run.device, seed)
-        params = variant.parameter_counts()
+        outcome = _train_and_evaluate(run, model, seed, directory)
+    except KeyboardInterrupt:
+        write_json(status_path, {"status": "interrupted", "message": "interrupted; resume with --resume"})
+        raise
+    append_jsonl(run.metrics_path, _final_row(run, model, seed, outcome, directory))
+    write_json(status_path, {"status": outcome.status, "message": outcome.message})
+    _record_trial(run, f"{model}-s{seed}", outcome)
+    return outcome.status
+
+
+def _train_and_evaluate(run: Run, model: str, seed: int, directory: Path) -> TrialOutcome:
+    """Train under the budget, then evaluate; a diverging or raising variant is recorded."""
+    outcome = TrialOutcome()
+    settings = run.config.settings()
+    trainer = None
+    try:
+        cls = run.plugins.models.get(model).obj
+        variant = cls(run.dataset.image_shape, config_from_dict(cls, run.config.options.get(model)),
+                      run.device, seed)
+        outcome.params = variant.parameter_counts()
         reset_peak_memory(run.device)
         batches = DeviceBatches(run.dataset.train.images, settings.batch_size, run.device,
                                 flip=settings.flip, seed=seed)
+
         def evaluate_during(usage, point="interval"):
             if _row_exists(run, model, seed, point, usage.steps):  # resumed past it already
                 return
@@ -274,49 +299,44 @@ def run_trial(run: Run, model: str, seed: int) -> str:
         if run.config.eval_untrained and trainer.usage.steps == 0:
             evaluate_during(trainer.usage, "untrained")
         trainer.run()
-        peak_memory = peak_memory_bytes(run.device)  # of training, before evaluation runs
+        outcome.peak_memory = peak_memory_bytes(run.device)  # of training, before evaluation
         save_image(variant.sample(64, torch.Generator(run.device).manual_seed(seed)),
                    directory / "samples.png", nrow=8, normalize=True, value_range=(-1, 1))
         run.evaluator.save_reconstruction_grid(variant, directory / "reconstructions.png")
-        evaluation = run.evaluator.evaluate(variant, _noise_seed(seed, trainer.usage.steps))
+        outcome.evaluation = run.evaluator.evaluate(variant, _noise_seed(seed, trainer.usage.steps))
     except Diverged as exc:
-        status, message, diverged_at = "diverged", str(exc), exc.step
-    except KeyboardInterrupt:
-        write_json(status_path, {"status": "interrupted", "message": "interrupted; resume with --resume"})
-        raise
+        outcome.status, outcome.message, outcome.diverged_at = "diverged", str(exc), exc.step
     except Exception as exc:  # a failing variant must not sink the others
-        status, message = "failed", f"{type(exc).__name__}: {exc}"
+        outcome.status, outcome.message = "failed", f"{type(exc).__name__}: {exc}"
         (directory / "error.txt").write_text(traceback.format_exc())
-        print(f"bench: trial {model} seed {seed} failed: {message}", file=sys.stderr)
+        print(f"bench: trial {model} seed {seed} failed: {outcome.message}", file=sys.stderr)
+    outcome.usage = trainer.usage if trainer is not None else None
+    return outcome
 
-    usage = trainer.usage if trainer is not None else None
+
+def _final_row(run: Run, model: str, seed: int, outcome: TrialOutcome, directory: Path) -> dict:
+    usage, batch_size = outcome.usage or Usage(), run.config.batch_size
     row = {
         **_row_base(run, model, seed, "final"),
-        "status": status,
-        "message": message,
-        "step": usage.steps if usage else 0,
-        "images_seen": usage.images if usage else 0,
-        "train_seconds": usage.seconds if usage else 0.0,
-        "train_flops": usage.flops if usage else 0.0,
-        "flops_per_image": (usage.flops_per_step or float("nan")) / settings.batch_size if usage else None,
-        "train_images_per_s": usage.steady_images_per_second() if usage else None,
-        "peak_memory_bytes": peak_memory,
-        **{f"params_{name}": count for name, count in params.items()},
-        "params_total": sum(params.values()) if params else None,
+        "status": outcome.status,
+        "message": outcome.message,
+        "step": outcome.diverged_at if outcome.diverged_at is not None else usage.steps,
+        "images_seen": usage.images,
+        "train_seconds": usage.seconds,
+        "train_flops": usage.flops,
+        "flops_per_image": (usage.flops_per_step or math.nan) / batch_size,
+        "train_images_per_s": usage.steady_images_per_second(),
+        "peak_memory_bytes": outcome.peak_memory,
+        **{f"params_{name}": count for name, count in outcome.params.items()},
+        "params_total": sum(outcome.params.values()) if outcome.params else None,
     }
-    if usage and usage.flops_per_step:
-        achieved = row["train_images_per_s"] * usage.flops_per_step / settings.batch_size
-        row["train_flops_per_s"] = achieved
-        row["mfu"] = achieved / run.peak_flops
-    if diverged_at is not None:
-        row["step"] = diverged_at
-    if status == "completed" and trainer is not None:
+    if usage.flops_per_step:
+        row["train_flops_per_s"] = row["train_images_per_s"] * usage.flops_per_step / batch_size
+        row["mfu"] = row["train_flops_per_s"] / run.peak_flops
+    if outcome.status == "completed":
         row.update(_final_losses(directory))
-        row.update(evaluation)
-    append_jsonl(run.metrics_path, row)
-    write_json(status_path, {"status": status, "message": message})
-    _record_trial(run, f"{model}-s{seed}", status, message, usage)
-    return status
+        row.update(outcome.evaluation)
+    return row
 
 
 def _final_losses(directory: Path) -> dict:
@@ -355,13 +375,13 @@ def _row_exists(run: Run, model: str, seed: int, point: str, step: int | None = 
     )
 
 
-def _record_trial(run: Run, name: str, status: str, message: str, usage) -> None:
+def _record_trial(run: Run, name: str, outcome: TrialOutcome) -> None:
     """What each trial actually used, in the manifest (rewritten atomically)."""
     manifest = read_json(run.manifest_path)
     manifest["trials"][name] = {
-        "status": status,
-        "message": message,
+        "status": outcome.status,
+        "message": outcome.message,
         "device": device_name(run.device),
-        **({} if usage is None else usage.as_budget_usage()),
+        **(outcome.usage or Usage()).as_budget_usage(),
     }
     write_json(run.manifest_path, manifest)

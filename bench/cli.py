@@ -53,6 +53,27 @@ def _report_plugin_failures(plugins) -> None:
         click.echo(f"warning: {failure}", err=True)
 
 
+data_dir_option = click.option(
+    "--data-dir", type=click.Path(file_okay=False), envvar="BENCH_DATA_DIR",
+    help="Folder holding cifar10/ (env BENCH_DATA_DIR; default ./data).")
+
+
+def reference_options(command):
+    """The FID reference and weights, shared by `run` and `eval`."""
+    options = [
+        click.option("--eval-ref", default="train", show_default=True,
+                     help="Reference: a split of the dataset (train, test) or a folder / .npz of images."),
+        click.option("--ref-samples", type=click.IntRange(min=2), default=None,
+                     help="Reference images (a fixed random subset; default: all of them)."),
+        click.option("--fid-weights", type=click.Path(dir_okay=False), envvar="BENCH_FID_WEIGHTS",
+                     help="FID Inception weights (env BENCH_FID_WEIGHTS; default: torch-fidelity's "
+                          "own download)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="bench-gen", prog_name="bench")
 def main():
@@ -79,8 +100,7 @@ def list_command(plugin_files):
               help="Comma-separated model names, or 'all'.")
 @click.option("--dataset", default="cifar10", show_default=True,
               help="cifar10, synthetic[:N] or imagefolder:PATH.")
-@click.option("--data-dir", type=click.Path(file_okay=False), envvar="BENCH_DATA_DIR",
-              help="Folder holding cifar10/ (env BENCH_DATA_DIR; default ./data).")
+@data_dir_option
 @click.option("--download/--no-download", default=True, show_default=True,
               help="Download the official CIFAR-10 archive into --data-dir if it is missing.")
 @click.option("--budget", default="10m", show_default=True, callback=_budget,
@@ -104,12 +124,7 @@ def list_command(plugin_files):
               help="Checkpoint interval, in any budget unit.")
 @click.option("--eval-samples", type=click.IntRange(min=0), default=10_000, show_default=True,
               help="Generated images for FID, KID and precision/recall (0: skip them).")
-@click.option("--eval-ref", default="train", show_default=True,
-              help="Reference split of the dataset for FID: train or test.")
-@click.option("--ref-samples", type=click.IntRange(min=2), default=None,
-              help="Reference images (a fixed random subset; default: the whole split).")
-@click.option("--fid-weights", type=click.Path(dir_okay=False), envvar="BENCH_FID_WEIGHTS",
-              help="FID Inception weights (env BENCH_FID_WEIGHTS; default: torch-fidelity's download).")
+@reference_options
 @click.option("--eval-every", default=None, callback=_budget,
               help="Also evaluate during training at this interval (any budget unit, e.g. 2m).")
 @click.option("--eval-untrained", is_flag=True,
@@ -168,14 +183,8 @@ def run_command(models, dataset, data_dir, download, budget, seeds, seed, batch_
 @click.argument("images", type=click.Path(exists=True))
 @click.option("--dataset", default="cifar10", show_default=True,
               help="Dataset whose split is the reference (ignored when --eval-ref is a path).")
-@click.option("--data-dir", type=click.Path(file_okay=False), envvar="BENCH_DATA_DIR",
-              help="Folder holding cifar10/ (env BENCH_DATA_DIR).")
-@click.option("--eval-ref", default="train", show_default=True,
-              help="Reference: a split of --dataset (train, test) or a folder / .npz of images.")
-@click.option("--ref-samples", type=click.IntRange(min=2), default=None,
-              help="Reference images (a fixed random subset; default: all).")
-@click.option("--fid-weights", type=click.Path(dir_okay=False), envvar="BENCH_FID_WEIGHTS",
-              help="FID Inception weights (env BENCH_FID_WEIGHTS).")
+@data_dir_option
+@reference_options
 @click.option("--device", default="auto", show_default=True)
 @click.option("--name", default=None, help="Label for the row (default: the file or folder name).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,

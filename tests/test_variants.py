@@ -370,3 +370,24 @@ def test_gan_discriminator_leaves_chance():
         if history[-1] >= 0.85:
             break
     assert max(history) >= 0.85, history
+
+
+@pytest.mark.parametrize("resolution", [16, 64])
+def test_other_resolutions_add_or_remove_stages(resolution):
+    """Every variant trains and samples at other square powers of two."""
+    from bench.nets import ConvEncoder
+
+    assert len(Decoder(64, 8, 4).net) == len(Decoder(32, 8, 4).net) + 3  # one more stage
+    assert ConvEncoder(16, 1, 4).body[0].out_channels == 4 * 4  # 8w at 4x4, one stage fewer
+    batch = torch.rand(4, 3, resolution, resolution) * 2 - 1
+    for entry in load_plugins().models:
+        cls = entry.obj
+        variant = cls((3, resolution, resolution), cls.Config(width=4, latent=8), "cpu", 0)
+        losses = variant.train_step(batch)
+        assert all(torch.isfinite(v) for v in losses.values())
+        assert variant.sample(3).shape == (3, 3, resolution, resolution)
+
+
+def test_unsupported_resolution_is_a_clear_error():
+    with pytest.raises(ValueError, match="power of two >= 8"):
+        Decoder(48)

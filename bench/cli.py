@@ -3,6 +3,7 @@
     bench list                                          models and datasets
     bench run --models all --dataset cifar10 --budget 10m --seeds 2
     bench run --resume results/00003-cifar10-10m        continue an interrupted run
+    bench report results/00003-cifar10-10m              tables and plots of run folders
 """
 
 from __future__ import annotations
@@ -177,6 +178,11 @@ def run_command(models, dataset, data_dir, download, budget, seeds, seed, batch_
     for trial, status in statuses.items():
         click.echo(f"{trial}: {status}")
     click.echo(f"results: {run.directory}")
+    try:  # the results are written: a failing report must not fail the run
+        _build_report([run.directory])
+    except Exception as exc:
+        click.echo(f"warning: the report could not be built ({type(exc).__name__}: {exc}); the results "
+                   f"are kept; build it with: bench report {run.directory}", err=True)
 
 
 @main.command("eval")
@@ -224,6 +230,34 @@ def eval_command(images, dataset, data_dir, eval_ref, ref_samples, fid_weights, 
     for key, value in row.items():
         click.echo(f"{key:<14} {value:.6g}" if isinstance(value, float) else f"{key:<14} {value}")
     click.echo(f"appended to {out_path}")
+
+
+@main.command("report")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the report goes (default: the first RUN_DIR).")
+def report_command(run_dirs, out_dir):
+    """Tables and plots of run folders: report.md, report.html, results.csv and results.parquet."""
+    from bench.report import ReportError
+
+    try:
+        _build_report(run_dirs, out_dir)
+    except ReportError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _build_report(run_dirs, out_dir=None) -> None:
+    import warnings
+
+    import bench.report
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        paths = bench.report.build_report(list(run_dirs), out_dir)
+    for warning in caught:
+        click.echo(f"warning: {warning.message}", err=True)
+    click.echo(f"report: {paths['markdown']} and {paths['html'].name}, rows in {paths['csv'].name} "
+               f"and {paths['parquet'].name}")
 
 
 def device_is_cuda(spec: str) -> bool:

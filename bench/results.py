@@ -99,8 +99,14 @@ def _json_safe(value):
 def append_jsonl(path: Path, row: dict) -> None:
     """Append one row as a whole line and flush it to disk, so a killed run keeps it."""
     line = json.dumps({k: _json_safe(v) for k, v in row.items()}, default=str)
-    with open(path, "a") as f:
-        f.write(line + "\n")
+    with open(path, "a+b") as f:
+        # A run killed mid-append leaves a line without its newline: end it first, so
+        # that only the broken row is lost when the file is read.
+        if f.tell() > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+        f.write(line.encode() + b"\n")
         f.flush()
         os.fsync(f.fileno())
 

@@ -164,3 +164,15 @@ def test_bf16_autocast_path_trains(tmp_path, model):
     Trainer(variant, batches, settings, tmp_path, progress=False).run()
     rows = read_jsonl(tmp_path / "log.jsonl")
     assert len(rows) == 2 and all(v is not None for r in rows for v in r.values())
+
+
+def test_append_after_a_half_written_row_keeps_the_new_row(tmp_path):
+    from bench.results import append_jsonl
+
+    path = tmp_path / "metrics.jsonl"
+    append_jsonl(path, {"a": 1})
+    with open(path, "a") as f:
+        f.write('{"a": 2, "b"')  # killed mid-append
+    append_jsonl(path, {"a": 3})
+    with pytest.warns(UserWarning, match=r"metrics.jsonl:2"):
+        assert read_jsonl(path) == [{"a": 1}, {"a": 3}]

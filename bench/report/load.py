@@ -33,6 +33,8 @@ NUMERIC_COLUMNS = [
     "train_images_per_s", "eval_samples", "ref_samples", "fid", "fid_infinity", "kid_mean", "kid_std",
     "precision", "recall", "sample_images_per_s", "recon_mse", "recon_psnr", "eval_seconds",
 ]
+# Evaluation points: before training, during it (``--eval-every``: one per interval), at the end.
+POINT_ORDER = {"untrained": 0, "interval": 1, "final": 2}
 
 # (column in the frame, what the report calls it). Runs merge only when all of these agree.
 PROTOCOL_FIELDS = [
@@ -323,24 +325,29 @@ def _deduplicate(group: Group) -> pd.DataFrame:
     frame = group.frame
     if frame.empty:
         return frame
-    keys = ["variant", "seed", "eval_point"]
+    # interval evaluations of one trial differ by step; the other points are one per trial
+    frame = frame.assign(point_key=[
+        p if p == "final" or s is None or _isnan(s) else f"{p}@{int(s)}"
+        for p, s in zip(frame["eval_point"], frame["step"], strict=True)
+    ])
+    keys = ["variant", "seed", "point_key"]
     within = frame.duplicated(["run_order", *keys], keep="last")
     for _, row in frame[within].iterrows():
         group.notes.append(
-            f"{row['run_id']}: {row['variant']} seed {_seed(row['seed'])} ({row['eval_point']}) has more "
+            f"{row['run_id']}: {row['variant']} seed {_seed(row['seed'])} ({row['point_key']}) has more "
             "than one row; the last one is used"
         )
     frame = frame[~within]
     across = frame.duplicated(keys, keep="first")
     for _, row in frame[across].iterrows():
         kept = frame[(frame["variant"] == row["variant"]) & (frame["seed"] == row["seed"])
-                     & (frame["eval_point"] == row["eval_point"])].iloc[0]
+                     & (frame["point_key"] == row["point_key"])].iloc[0]
         group.notes.append(
-            f"{row['variant']} seed {_seed(row['seed'])} ({row['eval_point']}) is in runs "
+            f"{row['variant']} seed {_seed(row['seed'])} ({row['point_key']}) is in runs "
             f"{kept['run_id']} and {row['run_id']}: counted once, from {kept['run_id']} "
             "(the same seed trained twice is not an independent seed)"
         )
-    return frame[~across].reset_index(drop=True)
+    return frame[~across].drop(columns="point_key").reset_index(drop=True)
 
 
 def _seed(value) -> str:

@@ -77,22 +77,26 @@ class TrainClock:
 
 
 def measure_peak_flops(device: torch.device, dtype: torch.dtype = torch.float32,
-                       size: int | None = None, repeats: int = 10) -> float:
+                       size: int | None = None, repeats: int = 5, rounds: int = 3) -> float:
     """Achievable matmul FLOP/s on ``device``: the denominator of MFU, measured once per run.
 
-    A large square matrix product is the best case for any kernel, so MFU against it says
-    how close a train step comes to what this device can actually do.
+    A large square matrix product is close to the best case for any kernel, so MFU against
+    it says how close a train step comes to what this device can actually do. The best of
+    a few rounds is kept, so that a moment of contention does not lower the peak.
     """
     size = size or (8192 if device.type == "cuda" else 2048)
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
     a @ b  # warm-up: library initialisation, clocks
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    synchronize(device)
-    return 2 * size**3 * repeats / (time.perf_counter() - start)
+    best = 0.0
+    for _ in range(rounds):
+        synchronize(device)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        synchronize(device)
+        best = max(best, 2 * size**3 * repeats / (time.perf_counter() - start))
+    return best
 
 
 def reset_peak_memory(device: torch.device) -> None:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from bench.cli import main
@@ -31,6 +32,19 @@ requires_weights = pytest.mark.skipif(
     not Path(os.environ.get("BENCH_FID_WEIGHTS", "/nonexistent")).is_file(),
     reason="BENCH_FID_WEIGHTS is not a file (CI sets it to the Inception weights in ../shared/fid)",
 )
+
+
+class UInt8Images(torch.utils.data.Dataset):
+    """uint8 CHW images as a Dataset: the input torch-fidelity's calculate_metrics accepts."""
+
+    def __init__(self, images: torch.Tensor):
+        self.images = images
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i]
 
 
 @pytest.fixture

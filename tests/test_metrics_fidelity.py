@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
+from conftest import UInt8Images
 from PIL import Image
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
@@ -75,19 +76,6 @@ def _cifar10(split: str) -> torch.Tensor:
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
 
-class _Images(torch.utils.data.Dataset):
-    """uint8 CHW images, the input torch-fidelity's calculate_metrics accepts."""
-
-    def __init__(self, images: torch.Tensor):
-        self.images = images
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        return self.images[i]
-
-
 @pytest.fixture(scope="module")
 def cifar():
     return _cifar10("train"), _cifar10("test")
@@ -109,8 +97,8 @@ def fidelity_metrics(cifar):
 
     train, test = cifar
     return torch_fidelity.calculate_metrics(
-        input1=_Images(train),
-        input2=_Images(test),
+        input1=UInt8Images(train),
+        input2=UInt8Images(test),
         cuda=False,
         fid=True,
         kid=True,

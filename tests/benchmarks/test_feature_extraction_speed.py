@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 
 import pytest
-import torch
-from conftest import cifar_root, requires_cifar, requires_weights
+from conftest import UInt8Images, cifar_root, requires_cifar, requires_weights
 
 from bench.data import DatasetRequest
 from bench.data.cifar10 import load_cifar10
@@ -19,17 +18,6 @@ from bench.metrics import extract_features, fid_from_features, load_feature_extr
 
 N = 1000
 RESULTS: dict[str, float] = {}
-
-
-class TensorImages(torch.utils.data.Dataset):
-    def __init__(self, images):
-        self.images = images
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        return self.images[i]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +35,7 @@ def test_calculate_metrics(benchmark, images):
 
     def run():
         return torch_fidelity.calculate_metrics(
-            input1=TensorImages(train), input2=TensorImages(test), fid=True, verbose=False,
+            input1=UInt8Images(train), input2=UInt8Images(test), fid=True, verbose=False,
             feature_extractor_weights_path=os.environ["BENCH_FID_WEIGHTS"], cuda=False,
         )["frechet_inception_distance"]
 

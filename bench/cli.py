@@ -139,10 +139,23 @@ def list_command(plugin_files):
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
               help="Continue an interrupted run folder; other options are taken from its manifest.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: trials one after another here; ray: each trial is a Ray task "
+                   "(pip install 'bench-gen[ray]').")
+@click.option("--ray-address", default=None,
+              help="Ray cluster: auto (a running `ray start`), ray://HOST:PORT (Ray Client); "
+                   "default: RAY_ADDRESS or a new local Ray.")
+@click.option("--cpus-per-trial", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="CPUs each trial's Ray task asks for, and its torch threads (default 1).")
+@click.option("--gpus-per-trial", type=click.FloatRange(min=0), default=None,
+              help="GPUs each trial's Ray task asks for (default 0; Ray hides GPUs from tasks "
+                   "that ask for none).")
+@click.option("--max-retries", type=click.IntRange(min=0), default=None,
+              help="Ray retries of a trial whose worker died, from its last checkpoint (default 2).")
 def run_command(models, dataset, data_dir, download, budget, seeds, seed, batch_size, resolution, subset,
                 device, amp, compile_, flip, log_every, checkpoint_every, eval_samples, eval_ref,
                 ref_samples, fid_weights, eval_every, eval_untrained, options, plugin_files, results_dir,
-                resume_dir, progress):
+                resume_dir, progress, executor, ray_address, cpus_per_trial, gpus_per_trial, max_retries):
     """Train every requested variant x seed under one budget and record the results."""
     from bench.runner import RunConfig, RunError, execute, open_run, start_run
 
@@ -152,17 +165,24 @@ def run_command(models, dataset, data_dir, download, budget, seeds, seed, batch_
         if resume_dir:
             run = open_run(Path(resume_dir), progress)
         else:
+            ray_options = {"ray_address": ray_address, "cpus_per_trial": cpus_per_trial,
+                           "gpus_per_trial": gpus_per_trial, "max_retries": max_retries}
+            given = [k for k, v in ray_options.items() if v is not None]
+            if given and executor != "ray":
+                raise click.UsageError(f"--{given[0].replace('_', '-')} needs --executor ray")
             config = RunConfig(
                 models=[m.strip() for m in models.split(",") if m.strip()],
                 dataset=dataset, budget=budget, seeds=list(range(seed, seed + seeds)),
                 data_dir=data_dir, resolution=resolution, subset=subset, batch_size=batch_size,
-                device=device, amp=bool(amp) if amp is not None else device_is_cuda(device),
+                device=device, amp=bool(amp) if amp is not None else _default_amp(device, executor,
+                                                                                   gpus_per_trial),
                 compile=compile_, flip=flip, log_every=log_every,
                 checkpoint_every=checkpoint_every, options=options,
                 plugin_files=[str(Path(p).resolve()) for p in plugin_files],
                 download=download, eval_samples=eval_samples, eval_ref=eval_ref,
                 ref_samples=ref_samples, fid_weights=fid_weights, eval_untrained=eval_untrained,
-                eval_every=eval_every,
+                eval_every=eval_every, executor=executor,
+                **{k: v for k, v in ray_options.items() if v is not None},
             )
             run = start_run(config, Path(results_dir) if results_dir else default_results_root(),
                             command_line, progress)
@@ -258,6 +278,13 @@ def _build_report(run_dirs, out_dir=None) -> None:
         click.echo(f"warning: {warning.message}", err=True)
     click.echo(f"report: {paths['markdown']} and {paths['html'].name}, rows in {paths['csv'].name} "
                f"and {paths['parquet'].name}")
+
+
+def _default_amp(device: str, executor: str, gpus_per_trial: float | None) -> bool:
+    """bf16 autocast by default where trials train on CUDA (with Ray: on GPUs they ask for)."""
+    if executor == "ray":
+        return bool(gpus_per_trial) and device.strip().lower() != "cpu"
+    return device_is_cuda(device)
 
 
 def device_is_cuda(spec: str) -> bool:

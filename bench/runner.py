@@ -1,6 +1,7 @@
 """A run: every requested variant x seed trained under one budget, in one run folder.
 
-Trials run one after another; a trial that diverges or raises is recorded as
+Trials run one after another in this process, or as Ray tasks with ``executor="ray"``
+(``bench.executors``); a trial that diverges or raises is recorded as
 such and the others go on. ``resume_run`` continues an interrupted run: finished
 trials are kept and the unfinished one continues from its last checkpoint.
 """
@@ -24,9 +25,9 @@ from bench.device import (
     measure_peak_flops,
     peak_memory_bytes,
     reset_peak_memory,
-    resolve_device,
 )
 from bench.evaluation import EvalSettings, Evaluator
+from bench.executors import check_executor, driver_device, execute_with
 from bench.plugins import Plugins, load_plugins
 from bench.results import (
     append_jsonl,
@@ -75,6 +76,11 @@ class RunConfig:
     ref_samples: int | None = None
     fid_weights: str | None = None
     eval_untrained: bool = False
+    executor: str = "local"  # local | ray (bench.executors)
+    ray_address: str | None = None  # None: RAY_ADDRESS or a new local Ray; "auto"; "ray://HOST:PORT"
+    cpus_per_trial: float = 1  # Ray resources of each trial's task
+    gpus_per_trial: float = 0
+    max_retries: int = 2  # Ray retries of a trial whose worker died
 
     def eval_settings(self) -> EvalSettings:
         return EvalSettings(self.eval_samples, self.eval_ref, self.ref_samples, self.fid_weights,
@@ -156,6 +162,7 @@ def load_dataset(plugins: Plugins, config: RunConfig) -> Dataset:
 
 def prepare_run(config: RunConfig, progress: bool = True) -> tuple[Plugins, Dataset, torch.device]:
     """Check everything a run needs before anything is written."""
+    check_executor(config)
     plugins = load_plugins(config.plugin_files)
     config.models = resolve_models(plugins, config.models)
     for model, values in config.options.items():
@@ -170,7 +177,7 @@ def prepare_run(config: RunConfig, progress: bool = True) -> tuple[Plugins, Data
     config.settings()  # validates budgets
     if config.batch_size < 1:
         raise RunError("--batch-size must be at least 1")
-    device = resolve_device(config.device)
+    device = driver_device(config)
     dataset = load_dataset(plugins, config)
     config.eval_settings().check(dataset)
     return plugins, dataset, device
@@ -226,12 +233,8 @@ def open_run(run_dir: Path, progress: bool = True) -> Run:
 
 
 def execute(run: Run) -> dict[str, str]:
-    """Run every unfinished trial; returns ``{trial: status}``."""
-    statuses = {}
-    for model in run.config.models:
-        for seed in run.config.seeds:
-            statuses[f"{model}-s{seed}"] = run_trial(run, model, seed)
-    return statuses
+    """Run every unfinished trial with the run's executor; returns ``{trial: status}``."""
+    return execute_with(run)
 
 
 @dataclasses.dataclass

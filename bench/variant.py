@@ -94,6 +94,20 @@ class Variant(abc.ABC):
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
+    @torch.no_grad()
+    def eval_in_chunks(self, names, fn, n: int, chunk: int = 500) -> torch.Tensor:
+        """``torch.cat([fn(start, size) ...])`` over ``n`` items in chunks, with the named
+        networks in eval mode (batch norm uses running statistics) and their modes restored."""
+        nets = [self.networks[k] for k in names]
+        modes = [net.training for net in nets]
+        for net in nets:
+            net.eval()
+        try:
+            return torch.cat([fn(i, min(chunk, n - i)) for i in range(0, n, chunk)])
+        finally:
+            for net, mode in zip(nets, modes, strict=True):
+                net.train(mode)
+
     def train(self, mode: bool = True) -> Variant:
         for net in self.networks.values():
             net.train(mode)

@@ -83,17 +83,11 @@ class GAN(Variant):
         opt_g.step()
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
 
-    @torch.no_grad()
     def sample(self, n, generator=None):
         G = self.networks["generator"]
-        was_training = G.training
-        G.eval()
-        out = [
-            G(self.latent(min(500, n - i), self.config.latent, generator)).float()
-            for i in range(0, n, 500)
-        ]
-        G.train(was_training)
-        return torch.cat(out)
+        return self.eval_in_chunks(
+            ["generator"], lambda i, m: G(self.latent(m, self.config.latent, generator)).float(), n
+        )
 
 
 @hookimpl

@@ -33,7 +33,6 @@ import torch
 from bench import Variant, hookimpl
 from bench.nets import BackboneConfig, ConvEncoder, Decoder
 
-CHUNK = 500  # images per forward pass in sample / reconstruct
 LOGVAR_RANGE = (-30.0, 20.0)  # clamp on the encoder's log-variance, for numerical safety only
 
 
@@ -78,20 +77,9 @@ class GaussianAutoencoder(Variant):
         with self.autocast():
             return self.networks["decoder"](z).float()
 
-    def _eval_chunks(self, names, fn, n):
-        nets = [self.networks[k] for k in names]
-        modes = [net.training for net in nets]
-        for net in nets:
-            net.eval()
-        try:
-            return torch.cat([fn(i, min(CHUNK, n - i)) for i in range(0, n, CHUNK)])
-        finally:
-            for net, mode in zip(nets, modes, strict=True):
-                net.train(mode)
-
     @torch.no_grad()
     def sample(self, n, generator=None):
-        return self._eval_chunks(
+        return self.eval_in_chunks(
             ["decoder"], lambda i, m: self.decode(self.latent(m, self.config.latent, generator)), n
         )
 
@@ -99,7 +87,7 @@ class GaussianAutoencoder(Variant):
     def reconstruct(self, x):
         """Decode the posterior mean of each image: ``[B, 3, H, W]`` in [-1, 1]."""
         x = x.to(self.device)
-        return self._eval_chunks(
+        return self.eval_in_chunks(
             ["encoder", "decoder"], lambda i, m: self.decode(self.encode(x[i : i + m])[0]), len(x)
         )
 

@@ -69,14 +69,11 @@ class WGANGP(Variant):
         opt_g.step()
         return {"loss_critic": loss_c.detach(), "loss_g": loss_g.detach()}
 
-    @torch.no_grad()
     def sample(self, n, generator=None):
         G = self.networks["generator"]
-        was_training = G.training
-        G.eval()
-        images = G(self.latent(n, self.config.latent, generator)).float()
-        G.train(was_training)
-        return images
+        return self.eval_in_chunks(
+            ["generator"], lambda i, m: G(self.latent(m, self.config.latent, generator)).float(), n
+        )
 
 
 @hookimpl

@@ -46,6 +46,35 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def machine_description() -> str:
+    """The host in one line: CPU model, logical CPUs, memory, OS, and GPUs if any.
+
+    Recorded in each run's manifest so a report says what its timings were measured on.
+    """
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:  # Linux: the marketing name, which platform.processor() does not give
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    parts = [f"{cpu}, {os.cpu_count()} logical CPUs"]
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        parts.append(f"{memory / 2**30:.0f} GiB RAM")
+    except (ValueError, OSError, AttributeError):
+        pass
+    parts.append(f"{platform.system()} {platform.release()}")
+    if torch.cuda.is_available():
+        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        parts.append("GPUs: " + ", ".join(names))
+    else:
+        parts.append("no GPU")
+    return "; ".join(parts)
+
+
 class TrainClock:
     """Training wall-clock time, synchronised with the device, that can be paused.
 

@@ -22,6 +22,7 @@ from bench.data import Dataset, DatasetRequest, parse_dataset_spec
 from bench.data.batches import DeviceBatches
 from bench.device import (
     device_name,
+    machine_description,
     measure_peak_flops,
     peak_memory_bytes,
     reset_peak_memory,
@@ -201,6 +202,7 @@ def start_run(config: RunConfig, results_root: Path, command_line: str, progress
             "name": device_name(device),
             "peak_flops": peak_flops,
             "peak_flops_dtype": str(peak_dtype).removeprefix("torch."),
+            "machine": machine_description(),
         },
         "dataset": dataset.describe(),
         "budget": parse_budget(config.budget).as_dict(),

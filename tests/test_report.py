@@ -45,7 +45,8 @@ def make_run(root: Path, name: str = "00001-synthetic-10m", models=None, seeds=(
                    "eval_ref": eval_ref, "ref_samples": ref_samples},
         "versions": {"python": "3.11", "torch": "2.5", "torchvision": "0.20", "bench": "0.1.0",
                      "torch_fidelity": "0.4.0"},
-        "git_commit": "deadbeef", "device": {"type": "cpu", "name": device},
+        "git_commit": "deadbeef",
+        "device": {"type": "cpu", "name": device, "machine": "Test CPU 9000, 2 logical CPUs; no GPU"},
         "dataset": {"name": "synthetic", "source": "procedural images", "num_images": 256,
                     "image_shape": [3, 16, 16], "content_hash": content_hash},
         "budget": {"text": budget[0], "kind": budget[1], "amount": budget[2]},
@@ -273,6 +274,24 @@ def test_not_a_run_folder(tmp_path):
     result = CliRunner().invoke(main, ["report", str(tmp_path / "nope")])
     assert result.exit_code == 1
     assert f"{tmp_path / 'nope'} is not a run folder (no metrics.jsonl)" in result.output
+
+
+def test_command_line_and_machine_come_before_the_tables(tmp_path):
+    run = make_run(tmp_path, seeds=(0, 1))
+    build_report([run])
+    md = read_md(run)
+    command, machine = md.find("bench run --budget 10m"), md.find("Test CPU 9000, 2 logical CPUs; no GPU")
+    assert 0 < command < md.find("| runs |") and 0 < machine < md.find("| runs |")
+
+
+def test_machine_description_names_cpu_count_and_gpus():
+    import os
+
+    from bench.device import machine_description
+
+    text = machine_description()
+    assert f"{os.cpu_count()} logical CPUs" in text
+    assert text.endswith("no GPU") or "GPUs: " in text
 
 
 def test_report_builds_from_rows_alone_without_gpu_or_fid_weights(tmp_path, monkeypatch):

@@ -149,12 +149,17 @@ def setup_section(group: Group) -> list:
     if peaks:
         rows.append(["MFU denominator (measured matmul peak)", ", ".join(sorted(peaks))])
     rows.append(["git commit", ", ".join(_unique(frame["git_commit"])) or "n/a"])
-    blocks: list = [Heading(3, "Setup"), Table(["", "value"], [[a, Code(b) if a == "git commit" else b]
-                                                               for a, b in rows])]
+    # What a reader needs first: how to reproduce it and what it ran on.
+    blocks: list = [Heading(3, "Setup")]
     commands = [str(m.get("command_line")) for m in manifests if m.get("command_line")]
     if commands:
         blocks.append(Para(["Command line" + ("s" if len(commands) > 1 else "") + ": "]
                            + [part for c in commands for part in (Code(c), " ")]))
+    machines = list(dict.fromkeys(str(_get(m.get("device"), "machine")) for m in manifests
+                                  if _get(m.get("device"), "machine")))
+    if machines:
+        blocks.append(Para(["Machine" + ("s" if len(machines) > 1 else "") + ": " + " | ".join(machines)]))
+    blocks.append(Table(["", "value"], [[a, Code(b) if a == "git commit" else b] for a, b in rows]))
     if samples:
         small = any(bool(v) for v in frame["small_n"].dropna()) if "small_n" in frame else False
         small = small or samples < SMALL_N

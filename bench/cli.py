@@ -117,7 +117,12 @@ def list_command(plugin_files):
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--amp/--no-amp", default=None, help="bf16 autocast (default: on for CUDA).")
 @click.option("--compile/--no-compile", "compile_", default=False, show_default=True,
-              help="torch.compile the networks.")
+              help="torch.compile the networks (after the first step).")
+@click.option("--compile-mode", type=click.Choice(["default", "reduce-overhead", "max-autotune"]),
+              default="default", show_default=True,
+              help="torch.compile mode; reduce-overhead also captures CUDA graphs on a GPU.")
+@click.option("--channels-last/--no-channels-last", default=True, show_default=True,
+              help="NHWC networks and batches (faster convolutions on tensor cores and oneDNN).")
 @click.option("--flip/--no-flip", default=True, show_default=True, help="Random horizontal flips.")
 @click.option("--log-every", type=click.IntRange(min=1), default=25, show_default=True,
               help="Steps between loss reads and log lines.")
@@ -153,7 +158,8 @@ def list_command(plugin_files):
 @click.option("--max-retries", type=click.IntRange(min=0), default=None,
               help="Ray retries of a trial whose worker died, from its last checkpoint (default 2).")
 def run_command(models, dataset, data_dir, download, budget, seeds, seed, batch_size, resolution, subset,
-                device, amp, compile_, flip, log_every, checkpoint_every, eval_samples, eval_ref,
+                device, amp, compile_, compile_mode, channels_last, flip, log_every, checkpoint_every,
+                eval_samples, eval_ref,
                 ref_samples, fid_weights, eval_every, eval_untrained, options, plugin_files, results_dir,
                 resume_dir, progress, executor, ray_address, cpus_per_trial, gpus_per_trial, max_retries):
     """Train every requested variant x seed under one budget and record the results."""
@@ -176,7 +182,8 @@ def run_command(models, dataset, data_dir, download, budget, seeds, seed, batch_
                 data_dir=data_dir, resolution=resolution, subset=subset, batch_size=batch_size,
                 device=device, amp=bool(amp) if amp is not None else _default_amp(device, executor,
                                                                                    gpus_per_trial),
-                compile=compile_, flip=flip, log_every=log_every,
+                compile=compile_, compile_mode=compile_mode, channels_last=channels_last, flip=flip,
+                log_every=log_every,
                 checkpoint_every=checkpoint_every, options=options,
                 plugin_files=[str(Path(p).resolve()) for p in plugin_files],
                 download=download, eval_samples=eval_samples, eval_ref=eval_ref,

@@ -105,27 +105,47 @@ class TrainClock:
         return self._total + running
 
 
-def measure_peak_flops(device: torch.device, dtype: torch.dtype = torch.float32,
-                       size: int | None = None, repeats: int = 5, rounds: int = 3) -> float:
-    """Achievable matmul FLOP/s on ``device``: the denominator of MFU, measured once per run.
-
-    A large square matrix product is close to the best case for any kernel, so MFU against
-    it says how close a train step comes to what this device can actually do. The best of
-    a few rounds is kept, so that a moment of contention does not lower the peak.
-    """
-    size = size or (8192 if device.type == "cuda" else 2048)
-    a = torch.randn(size, size, device=device, dtype=dtype)
-    b = torch.randn(size, size, device=device, dtype=dtype)
-    a @ b  # warm-up: library initialisation, clocks
+def _best_rate(fn, flop: float, repeats: int, rounds: int, device: torch.device) -> float:
+    fn()  # warm-up: library initialisation, kernel choice, clocks
     best = 0.0
     for _ in range(rounds):
         synchronize(device)
         start = time.perf_counter()
         for _ in range(repeats):
-            a @ b
+            fn()
         synchronize(device)
-        best = max(best, 2 * size**3 * repeats / (time.perf_counter() - start))
+        best = max(best, flop * repeats / (time.perf_counter() - start))
     return best
+
+
+def measure_peaks(device: torch.device, dtype: torch.dtype = torch.float32, repeats: int = 5,
+                  rounds: int = 3) -> dict[str, float]:
+    """FLOP/s of two large matrix products on ``device``, each the best of a few rounds.
+
+    ``matmul``: ``a @ b`` (the BLAS: MKL on x86 CPUs, cuBLAS on CUDA). ``conv1x1``: the same
+    kind of product as a 1x1 convolution over NHWC (channels_last) activations, which runs on
+    the convolution library (oneDNN / cuDNN) that the train steps use. They can differ a lot:
+    on AMD CPUs MKL's GEMM takes its AVX2 path while oneDNN uses AVX-512, so convolutions run
+    at up to twice the ``matmul`` figure, and an MFU against ``matmul`` alone would pass 100%.
+    """
+    cuda = device.type == "cuda"
+    size = 8192 if cuda else 2048
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    peaks = {"matmul": _best_rate(lambda: a @ b, 2 * size**3, repeats, rounds, device)}
+    # [N*H*W, C] x [C, K] as a convolution: N*H*W = 4096 (CPU) or 65536 rows, C = K = 1024 (4096).
+    n, c = (1024, 4096) if cuda else (64, 1024)
+    x = torch.randn(n, c, 8, 8, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(c, c, 1, 1, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    peaks["conv1x1"] = _best_rate(lambda: torch.nn.functional.conv2d(x, w), 2 * n * 64 * c * c,
+                                  repeats, rounds, device)
+    return peaks
+
+
+def measure_peak_flops(device: torch.device, dtype: torch.dtype = torch.float32) -> float:
+    """The denominator of MFU, measured once per run: the faster of the two matrix products
+    of :func:`measure_peaks`, i.e. what this device actually gives a dense kernel."""
+    return max(measure_peaks(device, dtype).values())
 
 
 def reset_peak_memory(device: torch.device) -> None:

@@ -19,11 +19,10 @@ from torchvision.utils import save_image
 
 from bench.budget import parse_budget
 from bench.data import Dataset, DatasetRequest, parse_dataset_spec
-from bench.data.batches import DeviceBatches
 from bench.device import (
     device_name,
     machine_description,
-    measure_peak_flops,
+    measure_peaks,
     peak_memory_bytes,
     reset_peak_memory,
 )
@@ -40,7 +39,7 @@ from bench.results import (
     versions,
     write_json,
 )
-from bench.trainer import Diverged, Trainer, TrainSettings, Usage
+from bench.trainer import Diverged, Trainer, TrainSettings, Usage, make_batches
 from bench.variant import config_from_dict
 
 FINISHED = ("completed", "diverged", "failed")
@@ -65,6 +64,8 @@ class RunConfig:
     device: str = "auto"
     amp: bool = False
     compile: bool = False
+    compile_mode: str = "default"  # default | reduce-overhead (CUDA graphs) | max-autotune
+    channels_last: bool = True
     flip: bool = True
     log_every: int = 25
     checkpoint_every: str | None = "2m"
@@ -96,6 +97,8 @@ class RunConfig:
             flip=self.flip,
             amp=self.amp,
             compile=self.compile,
+            compile_mode=self.compile_mode,
+            channels_last=self.channels_last,
             eval_every=parse_budget(self.eval_every) if self.eval_every else None,
         )
 
@@ -110,7 +113,7 @@ class Run:
     dataset: Dataset
     device: torch.device
     progress: bool = True
-    peak_flops: float = math.nan  # matmul FLOP/s of this device, the denominator of MFU
+    peak_flops: float = math.nan  # matrix-product FLOP/s of this device, the denominator of MFU
 
     def __post_init__(self):
         self.evaluator = Evaluator(self.config.eval_settings(), self.dataset, self.device)
@@ -188,7 +191,8 @@ def start_run(config: RunConfig, results_root: Path, command_line: str, progress
     plugins, dataset, device = prepare_run(config, progress)
     # bf16 autocast trains at the bf16 peak; measured once, before anything else runs.
     peak_dtype = torch.bfloat16 if config.amp and device.type == "cuda" else torch.float32
-    peak_flops = measure_peak_flops(device, peak_dtype)
+    peaks = measure_peaks(device, peak_dtype)
+    peak_flops = max(peaks.values())
     directory = new_run_dir(Path(results_root), f"{dataset.name}-{config.budget}")
     run = Run(directory, config, plugins, dataset, device, progress, peak_flops)
     write_json(run.manifest_path, {
@@ -201,6 +205,7 @@ def start_run(config: RunConfig, results_root: Path, command_line: str, progress
             "type": device.type,
             "name": device_name(device),
             "peak_flops": peak_flops,
+            "peak_flops_by_kernel": peaks,
             "peak_flops_dtype": str(peak_dtype).removeprefix("torch."),
             "machine": machine_description(),
         },
@@ -286,8 +291,7 @@ def _train_and_evaluate(run: Run, model: str, seed: int, directory: Path) -> Tri
                       run.device, seed)
         outcome.params = variant.parameter_counts()
         reset_peak_memory(run.device)
-        batches = DeviceBatches(run.dataset.train.images, settings.batch_size, run.device,
-                                flip=settings.flip, seed=seed)
+        batches = make_batches(run.dataset.train.images, settings, run.device, seed)
 
         def evaluate_during(usage, point="interval"):
             if _row_exists(run, model, seed, point, usage.steps):  # resumed past it already

@@ -45,6 +45,8 @@ class TrainSettings:
     flip: bool = True  # random horizontal flips
     amp: bool = False  # bf16 autocast (CUDA)
     compile: bool = False  # torch.compile the networks after the first step
+    compile_mode: str = "default"  # torch.compile mode; "reduce-overhead" adds CUDA graphs
+    channels_last: bool = True  # NHWC networks and batches (faster on tensor cores and oneDNN)
     eval_every: Budget | None = None  # evaluate during training (at the next logging interval)
 
 
@@ -70,6 +72,20 @@ class Usage:
         return self.images / self.seconds if self.seconds > 0 else float("nan")
 
 
+def apply_settings(variant: Variant, settings: TrainSettings) -> Variant:
+    """What the trainer changes on a variant before its first step (the bare-loop
+    benchmark applies the same, so that the two compare like with like)."""
+    variant.amp = settings.amp
+    if settings.channels_last:
+        variant.to_channels_last()
+    return variant
+
+
+def make_batches(images: torch.Tensor, settings: TrainSettings, device, seed: int) -> DeviceBatches:
+    return DeviceBatches(images, settings.batch_size, device, flip=settings.flip, seed=seed,
+                         channels_last=settings.channels_last)
+
+
 class Trainer:
     def __init__(self, variant: Variant, batches: DeviceBatches, settings: TrainSettings,
                  trial_dir: Path, label: str = "", progress: bool = True, on_eval=None):
@@ -82,7 +98,8 @@ class Trainer:
         self.progress = progress
         self.on_eval = on_eval  # called with the Usage at each --eval-every point, clock paused
         self.usage = Usage()
-        self.variant.amp = settings.amp
+        apply_settings(variant, settings)
+        batches.memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
         self._compiled = False
 
     # -- checkpoints -------------------------------------------------------------------
@@ -124,7 +141,7 @@ class Trainer:
     def _maybe_compile(self) -> None:
         if self.settings.compile and not self._compiled:
             for net in self.variant.networks.values():
-                net.compile()
+                net.compile(mode=self.settings.compile_mode)
             self._compiled = True
 
     def run(self) -> Usage:

@@ -67,10 +67,10 @@ class ARVAE(GaussianAutoencoder):
         self.networks = {"encoder": E, "decoder": Dec, "latent_discriminator": C}
         ae, adv = (cfg.lr, (cfg.beta1, cfg.beta2)), (cfg.adv_lr, (cfg.adv_beta1, cfg.adv_beta2))
         self.optimizers = {
-            "encoder": torch.optim.Adam(E.parameters(), lr=ae[0], betas=ae[1]),
-            "decoder": torch.optim.Adam(Dec.parameters(), lr=ae[0], betas=ae[1]),
-            "latent_discriminator": torch.optim.Adam(C.parameters(), lr=adv[0], betas=adv[1]),
-            "encoder_adversarial": torch.optim.Adam(E.parameters(), lr=adv[0], betas=adv[1]),
+            "encoder": self.adam(E.parameters(), *ae),
+            "decoder": self.adam(Dec.parameters(), *ae),
+            "latent_discriminator": self.adam(C.parameters(), *adv),
+            "encoder_adversarial": self.adam(E.parameters(), *adv),
         }
 
     def _params(self, *names):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import torch
 import torch.nn.functional as F
 
 from bench import Variant, hookimpl
@@ -49,7 +48,7 @@ class GAN(Variant):
             "discriminator": ConvEncoder(resolution, 1, cfg.width, norm=norm),
         }
         self.optimizers = {
-            name: torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+            name: self.adam(net.parameters(), cfg.lr, (cfg.beta1, cfg.beta2))
             for name, net in self.networks.items()
         }
 

@@ -113,7 +113,7 @@ class VAE(GaussianAutoencoder):
             raise ValueError(f"vae: need sigma > 0 and beta >= 0, got {cfg.sigma}, {cfg.beta}")
         self.networks = {"encoder": self.make_encoder(), "decoder": self.make_decoder()}
         self.optimizers = {
-            name: torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+            name: self.adam(net.parameters(), cfg.lr, (cfg.beta1, cfg.beta2))
             for name, net in self.networks.items()
         }
 

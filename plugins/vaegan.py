@@ -86,7 +86,7 @@ class VAEGAN(GaussianAutoencoder):
             "discriminator": ConvEncoder(self.image_shape[-1], 1, cfg.width, norm="batch"),
         }
         self.optimizers = {
-            name: torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+            name: self.adam(net.parameters(), cfg.lr, (cfg.beta1, cfg.beta2))
             for name, net in self.networks.items()
         }
 

@@ -32,7 +32,7 @@ def one_thread(monkeypatch):
     The MFU denominator is a constant here (its matmul benchmark is not what is tested)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    monkeypatch.setattr(bench.runner, "measure_peak_flops", lambda device, dtype=None: 1e11)
+    monkeypatch.setattr(bench.runner, "measure_peaks", lambda device, dtype=None: {"matmul": 1e11})
     yield
     torch.set_num_threads(threads)
 

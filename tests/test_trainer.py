@@ -166,6 +166,44 @@ def test_bf16_autocast_path_trains(tmp_path, model):
     assert len(rows) == 2 and all(v is not None for r in rows for v in r.values())
 
 
+def _three_steps(tmp_path, **settings):
+    variant = GAN((3, 32, 32), TINY, "cpu", 0)
+    batches = DeviceBatches(synthetic_images(64), 16, "cpu")
+    trainer = Trainer(variant, batches, TrainSettings(parse_budget("3steps"), batch_size=16, log_every=1,
+                                                      **settings), tmp_path, progress=False)
+    trainer.run()
+    losses = [[r["loss_d"], r["loss_g"]] for r in read_jsonl(tmp_path / "log.jsonl")]
+    params = torch.cat([p.detach().flatten() for net in variant.networks.values() for p in net.parameters()])
+    return variant, batches, torch.tensor(losses), params
+
+
+def test_cuda_layout_and_fused_adam_train_like_the_defaults_on_cpu(tmp_path, monkeypatch):
+    """The CUDA path's channels_last layout and fused Adam, run on the CPU: the same three steps
+    as the contiguous layout with torch's default Adam, up to float rounding."""
+    import bench.variant
+
+    _, _, base_losses, base_params = _three_steps(tmp_path / "a", channels_last=False)
+    variant, batches, losses, params = _three_steps(tmp_path / "b", channels_last=True)
+    conv = variant.networks["discriminator"].head.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert next(batches).is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(losses, base_losses, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(params, base_params, rtol=1e-4, atol=1e-5)
+
+    monkeypatch.setattr(bench.variant, "fused_adam", lambda device: True)
+    variant, _, losses, params = _three_steps(tmp_path / "c", channels_last=False)
+    assert all(opt.defaults["fused"] for opt in variant.optimizers.values())
+    torch.testing.assert_close(losses, base_losses, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(params, base_params, rtol=1e-4, atol=1e-5)
+
+
+def test_torch_compile_path_trains_like_eager_on_cpu(tmp_path):
+    """--compile (inductor, C++ on the CPU) trains the same three steps as eager mode."""
+    _, _, eager, _ = _three_steps(tmp_path / "eager")
+    _, _, compiled, _ = _three_steps(tmp_path / "compiled", compile=True)
+    torch.testing.assert_close(compiled, eager, rtol=1e-3, atol=1e-4)
+
+
 def test_append_after_a_half_written_row_keeps_the_new_row(tmp_path):
     from bench.results import append_jsonl
 

@@ -22,6 +22,7 @@ class DeviceBatches:
             )
         self.device = torch.device(device)
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.memory_format = memory_format
         self.images = images.to(self.device).contiguous(memory_format=memory_format)
         self.batch_size = batch_size
         self.flip = flip
@@ -43,7 +44,7 @@ class DeviceBatches:
         if self.flip:
             flip = torch.rand(len(index), device=self.device, generator=self.generator) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
-        return x
+        return x.contiguous(memory_format=self.memory_format)  # a no-op unless an op changed it
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(), "order": self._order.cpu(), "pos": self._pos}

@@ -147,7 +147,7 @@ def setup_section(group: Group) -> list:
     peaks = {f"{fmt(_get_float(m, 'peak_flops') / 1e12)} TFLOP/s ({_get(m, 'peak_flops_dtype')})"
              for m in (r.manifest.get("device") for r in runs) if _get_float(m, "peak_flops") > 0}
     if peaks:
-        rows.append(["MFU denominator (measured matmul peak)", ", ".join(sorted(peaks))])
+        rows.append(["MFU denominator (measured matrix-product peak)", ", ".join(sorted(peaks))])
     rows.append(["git commit", ", ".join(_unique(frame["git_commit"])) or "n/a"])
     # What a reader needs first: how to reproduce it and what it ran on.
     blocks: list = [Heading(3, "Setup")]

@@ -41,7 +41,7 @@ class WGANGP(Variant):
             "critic": ConvEncoder(resolution, 1, cfg.width, norm="none"),
         }
         self.optimizers = {
-            name: torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+            name: self.adam(net.parameters(), cfg.lr, (cfg.beta1, cfg.beta2))
             for name, net in self.networks.items()
         }
 

@@ -1,0 +1,294 @@
+"""Side-by-side speed measurements: is the harness ever the bottleneck?
+
+Three comparisons, each against a baseline measured in the same process (issue 7):
+
+* data path - bench's on-device batching (uint8 tensor, index, flip, scale) against the
+  obvious pipeline: a torchvision ``ImageFolder`` through a ``DataLoader`` with per-image
+  transforms, as in the official PyTorch DCGAN example;
+* harness overhead - a full trial (``bench.runner.run_trial``: trainer, loss accumulation,
+  logging, checkpoints, FLOP counting) against the bare ``train_step`` loop of the same variant,
+  same batch size and steps;
+* MFU - each variant's achieved training FLOP/s over the matrix-product peak.
+
+``python -m bench.perf --help`` runs them and writes JSON plus a Markdown table. Ratios, not
+absolute times, are the point: both sides of each ratio share the machine's state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from bench.data.batches import DeviceBatches
+from bench.device import measure_peaks, resolve_device, synchronize
+from bench.flops import CountFlops
+from bench.trainer import TrainSettings, apply_settings, make_batches
+from bench.variant import Variant
+
+# -- data path ----------------------------------------------------------------------------
+
+
+def device_batches_rate(images: torch.Tensor, batch_size: int, batches: int, device,
+                        channels_last: bool = True) -> float:
+    """Images per second delivered by ``DeviceBatches`` (flip on), ready for the model."""
+    source = DeviceBatches(images, batch_size, device, flip=True, channels_last=channels_last)
+    next(source)  # first epoch's permutation, allocator warm-up
+    synchronize(torch.device(device))
+    start = time.perf_counter()
+    for _ in range(batches):
+        x = next(source)
+    synchronize(x.device)
+    return batches * batch_size / (time.perf_counter() - start)
+
+
+def dataloader_rate(folder: Path, batch_size: int, batches: int, device, workers: int = 2,
+                    resolution: int = 32) -> float:
+    """Images per second from the PyTorch DCGAN example's pipeline over an image folder.
+
+    ``ImageFolder`` + ``Resize``/``CenterCrop``/``ToTensor``/``Normalize`` per image (plus the
+    random flip bench also applies), ``DataLoader(shuffle=True, num_workers=workers)``, then the
+    copy to ``device``. Worker start-up (the first batch) is not counted.
+    """
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    transform = transforms.Compose([
+        transforms.Resize(resolution),
+        transforms.CenterCrop(resolution),
+        transforms.RandomHorizontalFlip(),
+        transforms.ToTensor(),
+        transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    ])
+    device = torch.device(device)
+    loader = DataLoader(datasets.ImageFolder(str(folder), transform=transform), batch_size=batch_size,
+                        shuffle=True, num_workers=workers, drop_last=True,
+                        pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+    it = iter(loader)
+    next(it)
+    start = time.perf_counter()
+    for _ in range(batches):
+        x, _ = next(it)
+        x = x.to(device, non_blocking=True)
+    synchronize(device)
+    return batches * batch_size / (time.perf_counter() - start)
+
+
+# -- train steps --------------------------------------------------------------------------
+
+
+def make_variant(cls: type[Variant], image_shape, device, settings: TrainSettings, seed: int = 0) -> Variant:
+    return apply_settings(cls(image_shape, cls.Config(), device, seed), settings)
+
+
+def bare_loop_rate(variant: Variant, batches, steps: int) -> float:
+    """Images per second of ``train_step`` called back to back: no logging, no checks."""
+    device = variant.device
+    variant.train()
+    variant.train_step(next(batches))  # warm-up: allocations, oneDNN/cuDNN kernel choice
+    synchronize(device)
+    start = time.perf_counter()
+    images = 0
+    for _ in range(steps):
+        batch = next(batches)
+        variant.train_step(batch)
+        images += batch.shape[0]
+    synchronize(device)
+    return images / (time.perf_counter() - start)
+
+
+def flops_per_image(variant: Variant, batch: torch.Tensor) -> float:
+    with CountFlops() as counter:
+        variant.train_step(batch)
+    return counter.total / batch.shape[0]
+
+
+def profile_steps(variant: Variant, batches, steps: int = 3, top: int = 15) -> tuple[str, dict]:
+    """torch.profiler over a few train steps: (table of the top operators, op -> time share)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if variant.device.type == "cuda" else [])
+    variant.train_step(next(batches))
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            variant.train_step(next(batches))
+        synchronize(variant.device)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    shares = {e.key: e.self_cpu_time_total / total for e in events}
+    shares = dict(sorted(shares.items(), key=lambda kv: -kv[1]))
+    return events.table(sort_by="self_cpu_time_total", row_limit=top), shares
+
+
+# -- the whole report ---------------------------------------------------------------------
+
+
+def _median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_dir: Path | None = None,
+            loader_folder: Path | None = None, batch_size: int = 128,
+            steps: int = 50, repeats: int = 3, data_batches: int = 100, mfu_steps: int = 20,
+            overhead_models: list[str] | None = None, profile_below: float = 0.60, log=print) -> dict:
+    """Run every comparison; returns a JSON-ready dict (see ``markdown``).
+
+    ``dataset_spec`` is what ``bench run --dataset`` takes; ``loader_folder``, an image folder
+    (``<class>/*.jpg``) for the DataLoader baseline (skipped without one).
+    """
+    from bench.plugins import load_plugins
+    from bench.runner import RunConfig, prepare_run, run_trial, start_run
+
+    plugins = load_plugins()
+    out: dict = {"device": str(device), "batch_size": batch_size, "torch": torch.__version__,
+                 "threads": torch.get_num_threads()}
+    config = RunConfig(models=list(overhead_models or models[:1]), dataset=dataset_spec,
+                       budget=f"{steps}steps",
+                       seeds=list(range(repeats)), data_dir=str(data_dir) if data_dir else None,
+                       batch_size=batch_size, device=str(device), amp=device.type == "cuda",
+                       eval_samples=0, download=False)
+    settings = config.settings()
+    log(f"loading {dataset_spec} ...")
+    start = time.perf_counter()
+    _, dataset, _ = prepare_run(config, progress=False)
+    images = dataset.train.images
+    out["dataset"] = {"spec": dataset_spec, "images": int(images.shape[0]),
+                      "load_seconds": time.perf_counter() - start}
+
+    peaks = measure_peaks(device)
+    out["peaks"] = peaks
+    peak = max(peaks.values())
+    log("peaks (GFLOP/s): " + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in peaks.items()))
+
+    # Data path: alternate the two, so drift in the machine's state hits both alike.
+    bench_rates, loader_rates = [], []
+    for _ in range(repeats):
+        bench_rates.append(device_batches_rate(images, batch_size, data_batches, device))
+        if loader_folder is not None:
+            loader_rates.append(dataloader_rate(loader_folder, batch_size, max(data_batches // 4, 3), device))
+    out["data_path"] = {"bench_images_per_s": _median(bench_rates),
+                        "dataloader_images_per_s": _median(loader_rates),
+                        "ratio": _median(bench_rates) / _median(loader_rates) if loader_rates else None,
+                        "bench_runs": bench_rates, "dataloader_runs": loader_rates}
+    log(f"data path: {out['data_path']}")
+
+    # Harness overhead: bare loop and full trial alternate; both on the same dataset tensor.
+    out["overhead"] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        run = start_run(config, Path(tmp), "bench perf (harness overhead)", progress=False)
+        for model in config.models:
+            cls = plugins.models.get(model).obj
+            bare, trial, trial_whole = [], [], []
+            for seed in config.seeds:
+                variant = make_variant(cls, dataset.image_shape, device, settings, seed)
+                bare.append(bare_loop_rate(variant, make_batches(images, settings, device, seed), steps))
+                del variant
+                run_trial(run, model, seed)
+                row = [json.loads(line) for line in run.metrics_path.read_text().splitlines()][-1]
+                if row.get("status") != "completed":
+                    raise RuntimeError(f"{model} trial did not complete: {row.get('message')}")
+                trial.append(row["train_images_per_s"])
+                trial_whole.append(row["images_seen"] / row["train_seconds"])
+                log(f"overhead {model} seed {seed}: bare {bare[-1]:.1f} img/s, trial {trial[-1]:.1f} "
+                    f"(whole trial incl. first FLOP-counted step {trial_whole[-1]:.1f})")
+            out["overhead"][model] = {
+                "bare_images_per_s": _median(bare), "trial_images_per_s": _median(trial),
+                "trial_whole_images_per_s": _median(trial_whole),
+                "overhead": 1 - _median(trial) / _median(bare),
+                "overhead_whole": 1 - _median(trial_whole) / _median(bare),
+                "bare_runs": bare, "trial_runs": trial, "trial_whole_runs": trial_whole, "steps": steps,
+            }
+
+    # MFU per variant, from the bare loop at the trainer's settings.
+    out["mfu"], out["profiles"] = {}, {}
+    for model in models:
+        cls = plugins.models.get(model).obj
+        variant = make_variant(cls, dataset.image_shape, device, settings)
+        batches = make_batches(images, settings, device, 0)
+        fpi = flops_per_image(variant, next(batches))
+        rate = _median([bare_loop_rate(variant, batches, mfu_steps) for _ in range(repeats)])
+        achieved = fpi * rate
+        out["mfu"][model] = {"flops_per_image": fpi, "images_per_s": rate, "flops_per_s": achieved,
+                             "mfu": achieved / peak,
+                             **{f"mfu_vs_{k}": achieved / v for k, v in peaks.items()}}
+        log(f"mfu {model}: {fpi / 1e9:.2f} GFLOP/img, {rate:.1f} img/s, {achieved / 1e9:.0f} GFLOP/s, "
+            f"MFU {achieved / peak:.0%}")
+        if achieved / peak < profile_below:
+            table, shares = profile_steps(variant, batches)
+            out["profiles"][model] = {"table": table, "top": dict(list(shares.items())[:15])}
+    return out
+
+
+def markdown(result: dict) -> str:
+    """The benchmark table, as written to results/benchmarks/README.md."""
+    lines = []
+    peaks = result["peaks"]
+    peak = max(peaks.values())
+    lines.append(f"Device {result['device']} ({result['threads']} threads), torch {result['torch']}, "
+                 f"batch {result['batch_size']}. Matrix-product peaks measured in this run: "
+                 + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peaks.items())
+                 + f"; MFU is against the highest, {peak / 1e9:.0f} GFLOP/s.")
+    d = result["data_path"]
+    lines += ["", "| data path | images/s |", "|---|---:|",
+              "| bench `DeviceBatches` (uint8 on device, index, flip, scale) | "
+              f"{d['bench_images_per_s']:,.0f} |"]
+    if d.get("ratio"):
+        lines.append(f"| torchvision `ImageFolder` + `DataLoader` (2 workers, per-image transforms) | "
+                     f"{d['dataloader_images_per_s']:,.0f} |")
+        lines.append(f"| **ratio** | **{d['ratio']:,.0f}x** |")
+    lines.append(f"\nbench decodes the dataset once, up front: {result['dataset']['load_seconds']:.1f} s for "
+                 f"{result['dataset']['images']:,} images.")
+    lines += ["", "| harness overhead | bare `train_step` loop img/s | full trial img/s (steady) | "
+              "overhead | whole trial img/s (incl. FLOP-counted first step) | overhead |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for model, o in result["overhead"].items():
+        lines.append(f"| {model} ({o['steps']} steps, {len(o['bare_runs'])} alternating repeats) | "
+                     f"{o['bare_images_per_s']:.1f} | {o['trial_images_per_s']:.1f} | {o['overhead']:+.1%} | "
+                     f"{o['trial_whole_images_per_s']:.1f} | {o['overhead_whole']:+.1%} |")
+    lines += ["", "| variant | GFLOP / image | train img/s | GFLOP/s | MFU |", "|---|---:|---:|---:|---:|"]
+    for model, m in result["mfu"].items():
+        lines.append(f"| {model} | {m['flops_per_image'] / 1e9:.2f} | {m['images_per_s']:.1f} | "
+                     f"{m['flops_per_s'] / 1e9:.0f} | {m['mfu']:.0%} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="gan,vae,vaegan,arvae")
+    parser.add_argument("--overhead-models", default="gan",
+                        help="variants for the harness-overhead comparison")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder holding cifar10/ (an image-folder export); without it: synthetic "
+                             "images and no DataLoader baseline")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=50, help="steps per harness-overhead measurement")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write JSON here and the table beside it (.md)")
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    folder = args.data_dir / "cifar10" / "train" if args.data_dir else None
+    result = measure([m for m in args.models.split(",") if m],
+                     "cifar10" if args.data_dir else "synthetic:4096", device, data_dir=args.data_dir,
+                     loader_folder=folder if folder and folder.is_dir() else None,
+                     batch_size=args.batch_size, steps=args.steps, repeats=args.repeats,
+                     overhead_models=[m for m in args.overhead_models.split(",") if m],
+                     log=lambda s: print(s, file=sys.stderr, flush=True))
+    table = markdown(result)
+    print(table)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1))
+        args.out.with_suffix(".md").write_text(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

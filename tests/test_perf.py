@@ -1,0 +1,74 @@
+"""bench.perf, the side-by-side speed report: it measures what it says (no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from bench import perf
+from bench.data.synthetic import synthetic_images
+
+
+@pytest.fixture
+def cifar_like_folder(tmp_path):
+    """data/cifar10/train/<class>/*.png, as the image-folder export is laid out."""
+    images = synthetic_images(40).permute(0, 2, 3, 1).numpy()
+    for i, array in enumerate(images):
+        folder = tmp_path / "data" / "cifar10" / "train" / f"class{i % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.ascontiguousarray(array)).save(folder / f"{i}.png")
+    return tmp_path / "data"
+
+
+def test_dataloader_baseline_delivers_normalised_batches(cifar_like_folder, monkeypatch):
+    seen = []
+    real_to = torch.Tensor.to
+
+    def spy(self, *args, **kwargs):
+        seen.append(self)
+        return real_to(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "to", spy)
+    rate = perf.dataloader_rate(cifar_like_folder / "cifar10" / "train", 8, 3, "cpu", workers=0)
+    assert rate > 0
+    batches = [x for x in seen if x.dim() == 4]
+    assert len(batches) == 3 and all(x.shape == (8, 3, 32, 32) for x in batches)
+    assert all(-1 <= x.min() and x.max() <= 1 for x in batches)
+
+
+def test_measure_runs_every_comparison_and_counts_the_same_work(cifar_like_folder):
+    folder = cifar_like_folder / "cifar10" / "train"
+    result = perf.measure(["gan", "vae"], f"imagefolder:{folder}", torch.device("cpu"), loader_folder=folder,
+                          batch_size=8, steps=3,
+                          repeats=2, data_batches=4, mfu_steps=2, overhead_models=["gan"],
+                          profile_below=2.0, log=lambda s: None)  # profile_below 2.0: profile every variant
+    assert result["dataset"]["images"] == 40
+    assert set(result["peaks"]) == {"matmul", "conv1x1"} and min(result["peaks"].values()) > 1e9
+    d = result["data_path"]
+    assert len(d["bench_runs"]) == len(d["dataloader_runs"]) == 2 and d["ratio"] > 0
+    o = result["overhead"]["gan"]
+    assert len(o["bare_runs"]) == len(o["trial_runs"]) == 2
+    assert o["overhead"] == pytest.approx(1 - o["trial_images_per_s"] / o["bare_images_per_s"])
+    for name in ("gan", "vae"):
+        m = result["mfu"][name]
+        assert m["flops_per_s"] == pytest.approx(m["flops_per_image"] * m["images_per_s"])
+        assert m["mfu"] == pytest.approx(m["flops_per_s"] / max(result["peaks"].values()))
+        assert "aten::" in result["profiles"][name]["table"]
+    # The FLOPs per image are the trainer's own count (its first step runs under the same counter).
+    from bench.flops import CountFlops
+    from bench.trainer import TrainSettings, apply_settings, make_batches
+
+    settings = TrainSettings(budget=None, batch_size=8)
+    from bench_plugins.gan import GAN
+
+    variant = apply_settings(GAN((3, 32, 32), GAN.Config(), "cpu", 0), settings)
+    with CountFlops() as counter:
+        variant.train_step(next(make_batches(synthetic_images(16), settings, "cpu", 0)))
+    assert result["mfu"]["gan"]["flops_per_image"] == pytest.approx(counter.total / 8)
+
+    table = perf.markdown(json.loads(json.dumps(result)))
+    assert "| **ratio** |" in table and "| gan |" in table and "| vae |" in table

@@ -48,7 +48,7 @@ METRICS = [
     Metric("recon_fid", "reconstruction FID", ("recon_fid",), "lower"),
     Metric("train_images_per_s", "training images/s", ("train_images_per_s",), "higher"),
     Metric("sample_images_per_s", "sampling images/s", ("sample_images_per_s",), "higher"),
-    Metric("mfu", "MFU (% of the measured matmul peak)", ("mfu",), "higher", scale=100.0),
+    Metric("mfu", "MFU (% of the measured matrix-product peak)", ("mfu",), "higher", scale=100.0),
     Metric("params", "parameters (millions)", ("params_total", "params", "num_params"), scale=1e-6),
     Metric("peak_memory", "peak memory (MiB)",
            ("peak_memory_bytes", "peak_memory", "peak_mem_bytes"), "lower", scale=1 / 2**20),

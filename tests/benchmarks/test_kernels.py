@@ -17,22 +17,25 @@ import os
 import pytest
 import torch
 
-from bench.data.batches import DeviceBatches
 from bench.data.synthetic import synthetic_images
 from bench.plugins import load_plugins
+from bench.trainer import TrainSettings, apply_settings, make_batches
 
 MODELS = ["gan", "vae", "vaegan", "arvae"]
 BATCH = 128
 
 
+SETTINGS = TrainSettings(budget=None, batch_size=BATCH)  # the trainer's defaults (channels_last on)
+
+
 def make_variant(name):
     cls = load_plugins().models.get(name).obj
-    return cls((3, 32, 32), cls.Config(), "cpu", 0)
+    return apply_settings(cls((3, 32, 32), cls.Config(), "cpu", 0), SETTINGS)
 
 
 @pytest.fixture(scope="module")
 def batch():
-    return next(DeviceBatches(synthetic_images(BATCH), BATCH, "cpu"))
+    return next(make_batches(synthetic_images(BATCH), SETTINGS, "cpu", 0))
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -51,7 +54,7 @@ def test_sample_1000(benchmark, name):
 
 
 def test_data_path(benchmark):
-    batches = DeviceBatches(synthetic_images(4096), BATCH, "cpu")
+    batches = make_batches(synthetic_images(4096), SETTINGS, "cpu", 0)
     benchmark.group = "data path"
     benchmark(next, batches)
 

@@ -27,8 +27,9 @@ from pathlib import Path
 import torch
 
 from bench.data.batches import DeviceBatches
-from bench.device import measure_peaks, resolve_device, synchronize
+from bench.device import resolve_device, synchronize
 from bench.flops import CountFlops
+from bench.results import read_json, read_jsonl
 from bench.trainer import TrainSettings, apply_settings, make_batches
 from bench.variant import Variant
 
@@ -142,10 +143,8 @@ def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_
     ``dataset_spec`` is what ``bench run --dataset`` takes; ``loader_folder``, an image folder
     (``<class>/*.jpg``) for the DataLoader baseline (skipped without one).
     """
-    from bench.plugins import load_plugins
     from bench.runner import RunConfig, prepare_run, run_trial, start_run
 
-    plugins = load_plugins()
     out: dict = {"device": str(device), "batch_size": batch_size, "torch": torch.__version__,
                  "threads": torch.get_num_threads()}
     config = RunConfig(models=list(overhead_models or models[:1]), dataset=dataset_spec,
@@ -156,15 +155,11 @@ def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_
     settings = config.settings()
     log(f"loading {dataset_spec} ...")
     start = time.perf_counter()
-    _, dataset, _ = prepare_run(config, progress=False)
+    prepared = prepare_run(config, progress=False)
+    plugins, dataset, _ = prepared
     images = dataset.train.images
     out["dataset"] = {"spec": dataset_spec, "images": int(images.shape[0]),
                       "load_seconds": time.perf_counter() - start}
-
-    peaks = measure_peaks(device)
-    out["peaks"] = peaks
-    peak = max(peaks.values())
-    log("peaks (GFLOP/s): " + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in peaks.items()))
 
     # Data path: alternate the two, so drift in the machine's state hits both alike.
     bench_rates, loader_rates = [], []
@@ -181,7 +176,13 @@ def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_
     # Harness overhead: bare loop and full trial alternate; both on the same dataset tensor.
     out["overhead"] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        run = start_run(config, Path(tmp), "bench perf (harness overhead)", progress=False)
+        # The trials' run folder; its manifest holds the peaks start_run measured for MFU.
+        run = start_run(config, Path(tmp), "bench perf (harness overhead)", progress=False,
+                        prepared=prepared)
+        peaks = read_json(run.manifest_path)["device"]["peak_flops_by_kernel"]
+        out["peaks"] = peaks
+        peak = max(peaks.values())
+        log("peaks (GFLOP/s): " + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in peaks.items()))
         for model in config.models:
             cls = plugins.models.get(model).obj
             bare, trial, trial_whole = [], [], []
@@ -190,7 +191,7 @@ def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_
                 bare.append(bare_loop_rate(variant, make_batches(images, settings, device, seed), steps))
                 del variant
                 run_trial(run, model, seed)
-                row = [json.loads(line) for line in run.metrics_path.read_text().splitlines()][-1]
+                row = read_jsonl(run.metrics_path)[-1]
                 if row.get("status") != "completed":
                     raise RuntimeError(f"{model} trial did not complete: {row.get('message')}")
                 trial.append(row["train_images_per_s"])

@@ -187,8 +187,11 @@ def prepare_run(config: RunConfig, progress: bool = True) -> tuple[Plugins, Data
     return plugins, dataset, device
 
 
-def start_run(config: RunConfig, results_root: Path, command_line: str, progress: bool = True) -> Run:
-    plugins, dataset, device = prepare_run(config, progress)
+def start_run(config: RunConfig, results_root: Path, command_line: str, progress: bool = True,
+              prepared: tuple[Plugins, Dataset, torch.device] | None = None) -> Run:
+    """Create the run folder and manifest; ``prepared`` is ``prepare_run(config)``'s result
+    when the caller already has it (so the dataset is not loaded twice)."""
+    plugins, dataset, device = prepared or prepare_run(config, progress)
     # bf16 autocast trains at the bf16 peak; measured once, before anything else runs.
     peak_dtype = torch.bfloat16 if config.amp and device.type == "cuda" else torch.float32
     peaks = measure_peaks(device, peak_dtype)

@@ -17,9 +17,10 @@ import os
 import pytest
 import torch
 
+from bench import perf
 from bench.data.synthetic import synthetic_images
 from bench.plugins import load_plugins
-from bench.trainer import TrainSettings, apply_settings, make_batches
+from bench.trainer import TrainSettings, make_batches
 
 MODELS = ["gan", "vae", "vaegan", "arvae"]
 BATCH = 128
@@ -29,8 +30,7 @@ SETTINGS = TrainSettings(budget=None, batch_size=BATCH)  # the trainer's default
 
 
 def make_variant(name):
-    cls = load_plugins().models.get(name).obj
-    return apply_settings(cls((3, 32, 32), cls.Config(), "cpu", 0), SETTINGS)
+    return perf.make_variant(load_plugins().models.get(name).obj, (3, 32, 32), "cpu", SETTINGS)
 
 
 @pytest.fixture(scope="module")

@@ -157,6 +157,7 @@ def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_
     start = time.perf_counter()
     prepared = prepare_run(config, progress=False)
     plugins, dataset, _ = prepared
+    classes = {m: plugins.models.get(m).obj for m in models}  # unknown names fail here, not minutes in
     images = dataset.train.images
     out["dataset"] = {"spec": dataset_spec, "images": int(images.shape[0]),
                       "load_seconds": time.perf_counter() - start}
@@ -208,8 +209,7 @@ def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_
 
     # MFU per variant, from the bare loop at the trainer's settings.
     out["mfu"], out["profiles"] = {}, {}
-    for model in models:
-        cls = plugins.models.get(model).obj
+    for model, cls in classes.items():
         variant = make_variant(cls, dataset.image_shape, device, settings)
         batches = make_batches(images, settings, device, 0)
         fpi = flops_per_image(variant, next(batches))
@@ -274,14 +274,21 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="write JSON here and the table beside it (.md)")
     args = parser.parse_args(argv)
-    device = resolve_device(args.device)
-    folder = args.data_dir / "cifar10" / "train" if args.data_dir else None
-    result = measure([m for m in args.models.split(",") if m],
-                     "cifar10" if args.data_dir else "synthetic:4096", device, data_dir=args.data_dir,
-                     loader_folder=folder if folder and folder.is_dir() else None,
-                     batch_size=args.batch_size, steps=args.steps, repeats=args.repeats,
-                     overhead_models=[m for m in args.overhead_models.split(",") if m],
-                     log=lambda s: print(s, file=sys.stderr, flush=True))
+    from bench.data.dataset import DatasetError
+    from bench.device import DeviceError
+    from bench.runner import RunError
+
+    try:
+        device = resolve_device(args.device)
+        folder = args.data_dir / "cifar10" / "train" if args.data_dir else None
+        result = measure([m for m in args.models.split(",") if m],
+                         "cifar10" if args.data_dir else "synthetic:4096", device, data_dir=args.data_dir,
+                         loader_folder=folder if folder and folder.is_dir() else None,
+                         batch_size=args.batch_size, steps=args.steps, repeats=args.repeats,
+                         overhead_models=[m for m in args.overhead_models.split(",") if m],
+                         log=lambda s: print(s, file=sys.stderr, flush=True))
+    except (DatasetError, DeviceError, RunError, KeyError) as exc:
+        parser.error(str(exc.args[0]))  # the message says what to fix; a traceback would bury it
     table = markdown(result)
     print(table)
     if args.out:

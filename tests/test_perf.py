@@ -72,3 +72,14 @@ def test_measure_runs_every_comparison_and_counts_the_same_work(cifar_like_folde
 
     table = perf.markdown(json.loads(json.dumps(result)))
     assert "| **ratio** |" in table and "| gan |" in table and "| vae |" in table
+
+
+@pytest.mark.parametrize("option", ["--models", "--overhead-models", "--data-dir"])
+def test_bad_input_is_one_clear_line_before_any_measurement(option, capsys, tmp_path):
+    value = str(tmp_path / "missing") if option == "--data-dir" else "nope"
+    with pytest.raises(SystemExit) as exit_info:
+        perf.main([option, value])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "peaks" not in err
+    assert ("unknown model" in err) if option != "--data-dir" else ("point --data-dir" in err)

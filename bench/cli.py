@@ -1,26 +1,47 @@
 """The ``bench`` command line.
 
-    bench list                                          models and datasets
+    bench list                                          models, datasets and metrics
     bench run --models all --dataset cifar10 --budget 10m --seeds 2
     bench run --resume results/00003-cifar10-10m        continue an interrupted run
     bench report results/00003-cifar10-10m              tables and plots of run folders
+
+Exit status of ``bench run``: 0 every trial completed; 1 an error stopped it (one line says
+what); 2 a bad command line; 3 every trial ran but some failed or diverged (the report is
+written); 130 interrupted (Ctrl-C; ``--resume`` continues).
+
+The command line only parses: heavy modules (torch, the metrics, pandas) are imported by the
+command that needs them, so ``bench --help`` and ``bench list`` start fast.
 """
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from bench.budget import ACCEPTED_FORMS, BudgetError, parse_budget
-from bench.data import DatasetError
-from bench.device import DeviceError
-from bench.metrics import MetricsError
-from bench.plugins import load_plugins
-from bench.results import default_results_root
+from bench.config import RunConfig, RunError
+from bench.executors import EXECUTORS
+from bench.store import StoreError, default_results_root
+
+EXIT_NOT_COMPLETED = 3  # some trials failed or diverged; the others and the report are done
+EXIT_INTERRUPTED = 130
+
+# What a failure of these says is the whole message: one line, no traceback.
+def _clean_errors():
+    from bench.checkpoint import CheckpointError
+    from bench.data import DatasetError
+    from bench.device import DeviceError
+    from bench.metrics.errors import MetricsError
+
+    return (RunError, StoreError, DatasetError, DeviceError, BudgetError, MetricsError, CheckpointError)
+
+
+def _default(name: str):
+    return RunConfig.default(name)
 
 
 def _budget(ctx, param, value):
@@ -34,24 +55,23 @@ def _budget(ctx, param, value):
 
 
 def _options(ctx, param, values) -> dict:
-    """``--set gan.loss=hinge`` -> ``{"gan": {"loss": "hinge"}}`` (values parsed as JSON if possible)."""
+    """``--set gan.loss=hinge`` -> ``{"gan": {"loss": "hinge"}}``; values stay text until they
+    are converted to their fields' types, when the models are known."""
     out: dict = {}
     for item in values:
         key, eq, raw = item.partition("=")
         model, dot, field = key.partition(".")
         if not eq or not dot or not model or not field:
             raise click.BadParameter(f"{item!r}: expected MODEL.FIELD=VALUE, e.g. gan.loss=hinge")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        out.setdefault(model, {})[field] = value
+        out.setdefault(model, {})[field] = raw
     return out
 
 
-def _report_plugin_failures(plugins) -> None:
+def _report_plugin_problems(plugins) -> None:
     for failure in plugins.failures:
         click.echo(f"warning: {failure}", err=True)
+    for warning in plugins.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 data_dir_option = click.option(
@@ -85,7 +105,14 @@ def main():
 @click.option("--plugin", "plugin_files", multiple=True, type=click.Path(),
               help="Also load this plugin file (repeatable).")
 def list_command(plugin_files):
-    """List every registered model (name, family, source) and dataset."""
+    """List every registered model (name, family, source), dataset and metric."""
+    from bench.plugins import load_plugins
+    from bench.run import check_plugin_files
+
+    try:
+        check_plugin_files(plugin_files)
+    except RunError as exc:
+        raise click.ClickException(str(exc)) from None
     plugins = load_plugins(plugin_files)
     click.echo("models:")
     for entry in plugins.models:
@@ -93,47 +120,64 @@ def list_command(plugin_files):
     click.echo("datasets:")
     for entry in plugins.datasets:
         click.echo(f"  {entry.name:<16} {'':<8} {entry.source}")
-    _report_plugin_failures(plugins)
+    click.echo("metrics:")
+    for entry in plugins.metrics:
+        click.echo(f"  {entry.name:<16} {'':<8} {entry.source}  columns: {', '.join(entry.obj.keys)}")
+    _report_plugin_problems(plugins)
+
+
+def _ray_defaults() -> dict:
+    import dataclasses
+
+    from bench.executors.ray_options import RayOptions
+
+    return {f.name: f.default for f in dataclasses.fields(RayOptions)}
+
+
+RAY_FLAGS = ("ray_address", "cpus_per_trial", "gpus_per_trial", "max_retries")
+# What `--resume` takes: everything else comes from the run's manifest.
+RESUME_TAKES = ("resume_dir", "retry_failed", "progress", "results_dir")
 
 
 @main.command("run")
-@click.option("--models", default="all", show_default=True,
+@click.option("--models", default=",".join(_default("models")), show_default=True,
               help="Comma-separated model names, or 'all'.")
-@click.option("--dataset", default="cifar10", show_default=True,
+@click.option("--dataset", default=_default("dataset"), show_default=True,
               help="cifar10, synthetic[:N] or imagefolder:PATH.")
 @data_dir_option
-@click.option("--download/--no-download", default=True, show_default=True,
+@click.option("--download/--no-download", default=_default("download"), show_default=True,
               help="Download the official CIFAR-10 archive into --data-dir if it is missing.")
-@click.option("--budget", default="10m", show_default=True, callback=_budget,
+@click.option("--budget", default=_default("budget"), show_default=True, callback=_budget,
               help=f"Per-trial training budget: {ACCEPTED_FORMS}.")
-@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--seeds", type=click.IntRange(min=1), default=len(_default("seeds")), show_default=True,
               help="Number of seeds per model.")
-@click.option("--seed", type=int, default=0, show_default=True, help="First seed.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--resolution", type=click.IntRange(min=8), default=None,
+@click.option("--seed", type=int, default=_default("seeds")[0], show_default=True, help="First seed.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=_default("batch_size"), show_default=True)
+@click.option("--resolution", type=click.IntRange(min=8), default=_default("resolution"),
               help="Resize images to this square size (default: the dataset's own).")
-@click.option("--subset", type=click.IntRange(min=1), default=None,
+@click.option("--subset", type=click.IntRange(min=1), default=_default("subset"),
               help="Train on a fixed random subset of N training images.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--amp/--no-amp", default=None, help="bf16 autocast (default: on for CUDA).")
-@click.option("--compile/--no-compile", "compile_", default=False, show_default=True,
+@click.option("--device", default=_default("device"), show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--amp/--no-amp", default=_default("amp"), help="bf16 autocast (default: on for CUDA).")
+@click.option("--compile/--no-compile", "compile_", default=_default("compile"), show_default=True,
               help="torch.compile the networks (after the first step).")
 @click.option("--compile-mode", type=click.Choice(["default", "reduce-overhead", "max-autotune"]),
-              default="default", show_default=True,
+              default=_default("compile_mode"), show_default=True,
               help="torch.compile mode; reduce-overhead also captures CUDA graphs on a GPU.")
-@click.option("--channels-last/--no-channels-last", default=True, show_default=True,
+@click.option("--channels-last/--no-channels-last", default=_default("channels_last"), show_default=True,
               help="NHWC networks and batches (faster convolutions on tensor cores and oneDNN).")
-@click.option("--flip/--no-flip", default=True, show_default=True, help="Random horizontal flips.")
-@click.option("--log-every", type=click.IntRange(min=1), default=25, show_default=True,
+@click.option("--flip/--no-flip", default=_default("flip"), show_default=True,
+              help="Random horizontal flips.")
+@click.option("--log-every", type=click.IntRange(min=1), default=_default("log_every"), show_default=True,
               help="Steps between loss reads and log lines.")
-@click.option("--checkpoint-every", default="2m", show_default=True, callback=_budget,
-              help="Checkpoint interval, in any budget unit.")
-@click.option("--eval-samples", type=click.IntRange(min=0), default=10_000, show_default=True,
-              help="Generated images for FID, KID and precision/recall (0: skip them).")
+@click.option("--checkpoint-every", default=_default("checkpoint_every"), show_default=True,
+              callback=_budget, help="Checkpoint interval, in any budget unit.")
+@click.option("--eval-samples", type=click.IntRange(min=0), default=_default("eval_samples"),
+              show_default=True, help="Generated images for FID, KID and precision/recall (0: skip them).")
 @reference_options
-@click.option("--eval-every", default=None, callback=_budget,
+@click.option("--eval-every", default=_default("eval_every"), callback=_budget,
               help="Also evaluate during training at this interval (any budget unit, e.g. 2m).")
-@click.option("--eval-untrained", is_flag=True,
+@click.option("--eval-untrained", is_flag=True, default=_default("eval_untrained"),
               help="Also evaluate every variant before its first step.")
 @click.option("--set", "options", multiple=True, callback=_options, metavar="MODEL.FIELD=VALUE",
               help="Override a variant's config field (repeatable).")
@@ -142,66 +186,74 @@ def list_command(plugin_files):
 @click.option("--results-dir", type=click.Path(file_okay=False), default=None,
               help="Where run folders go (env BENCH_RESULTS_DIR; default ./results).")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
-              help="Continue an interrupted run folder; other options are taken from its manifest.")
+              help="Continue a run folder; its other options come from its manifest.")
+@click.option("--retry-failed", is_flag=True,
+              help="With --resume: set failed and diverged trials aside (retired/) and train them again.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+@click.option("--executor", type=click.Choice(list(EXECUTORS)), default=_default("executor"),
+              show_default=True,
               help="local: trials one after another here; ray: each trial is a Ray task "
                    "(pip install 'bench-gen[ray]').")
 @click.option("--ray-address", default=None,
               help="Ray cluster: auto (a running `ray start`), ray://HOST:PORT (Ray Client); "
                    "default: RAY_ADDRESS or a new local Ray.")
 @click.option("--cpus-per-trial", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="CPUs each trial's Ray task asks for, and its torch threads (default 1).")
+              help=f"CPUs each trial's Ray task asks for, and its torch threads "
+                   f"(default {_ray_defaults()['cpus_per_trial']:g}).")
 @click.option("--gpus-per-trial", type=click.FloatRange(min=0), default=None,
-              help="GPUs each trial's Ray task asks for (default 0; Ray hides GPUs from tasks "
-                   "that ask for none).")
+              help=f"GPUs each trial's Ray task asks for (default {_ray_defaults()['gpus_per_trial']:g}; "
+                   "Ray hides GPUs from tasks that ask for none).")
 @click.option("--max-retries", type=click.IntRange(min=0), default=None,
-              help="Ray retries of a trial whose worker died, from its last checkpoint (default 2).")
-def run_command(models, dataset, data_dir, download, budget, seeds, seed, batch_size, resolution, subset,
-                device, amp, compile_, compile_mode, channels_last, flip, log_every, checkpoint_every,
-                eval_samples, eval_ref,
-                ref_samples, fid_weights, eval_every, eval_untrained, options, plugin_files, results_dir,
-                resume_dir, progress, executor, ray_address, cpus_per_trial, gpus_per_trial, max_retries):
+              help=f"Ray retries of a trial whose worker died, from its last checkpoint "
+                   f"(default {_ray_defaults()['max_retries']}).")
+@click.pass_context
+def run_command(click_ctx, models, dataset, data_dir, download, budget, seeds, seed, batch_size, resolution,
+                subset, device, amp, compile_, compile_mode, channels_last, flip, log_every, checkpoint_every,
+                eval_samples, eval_ref, ref_samples, fid_weights, eval_every, eval_untrained, options,
+                plugin_files, results_dir, resume_dir, retry_failed, progress, executor, ray_address,
+                cpus_per_trial, gpus_per_trial, max_retries):
     """Train every requested variant x seed under one budget and record the results."""
-    from bench.runner import RunConfig, RunError, execute, open_run, start_run
+    from bench.run import execute, not_completed, open_run, start_run
 
     command_line = shlex.join(["bench", *sys.argv[1:]])
     run = None
     try:
         if resume_dir:
-            run = open_run(Path(resume_dir), progress)
+            _refuse_options_resume_ignores(click_ctx)
+            run = open_run(Path(resume_dir), progress, retry_failed=retry_failed)
+            for name, status, message in not_completed(run):
+                click.echo(f"{name}: kept as {status} ({message}); to train it again: "
+                           f"bench run --resume {run.directory} --retry-failed", err=True)
         else:
-            ray_options = {"ray_address": ray_address, "cpus_per_trial": cpus_per_trial,
-                           "gpus_per_trial": gpus_per_trial, "max_retries": max_retries}
-            given = [k for k, v in ray_options.items() if v is not None]
-            if given and executor != "ray":
-                raise click.UsageError(f"--{given[0].replace('_', '-')} needs --executor ray")
+            if retry_failed:
+                raise click.UsageError("--retry-failed needs --resume RUN_DIR")
+            ray_options = {k: v for k, v in zip(RAY_FLAGS, (ray_address, cpus_per_trial, gpus_per_trial,
+                                                              max_retries), strict=True) if v is not None}
+            if ray_options and executor != "ray":
+                raise click.UsageError(f"--{next(iter(ray_options)).replace('_', '-')} needs --executor ray")
             config = RunConfig(
                 models=[m.strip() for m in models.split(",") if m.strip()],
                 dataset=dataset, budget=budget, seeds=list(range(seed, seed + seeds)),
                 data_dir=data_dir, resolution=resolution, subset=subset, batch_size=batch_size,
-                device=device, amp=bool(amp) if amp is not None else _default_amp(device, executor,
-                                                                                   gpus_per_trial),
-                compile=compile_, compile_mode=compile_mode, channels_last=channels_last, flip=flip,
-                log_every=log_every,
+                device=device, amp=amp, compile=compile_, compile_mode=compile_mode,
+                channels_last=channels_last, flip=flip, log_every=log_every,
                 checkpoint_every=checkpoint_every, options=options,
                 plugin_files=[str(Path(p).resolve()) for p in plugin_files],
                 download=download, eval_samples=eval_samples, eval_ref=eval_ref,
                 ref_samples=ref_samples, fid_weights=fid_weights, eval_untrained=eval_untrained,
-                eval_every=eval_every, executor=executor,
-                **{k: v for k, v in ray_options.items() if v is not None},
+                eval_every=eval_every, executor=executor, executor_options=ray_options,
             )
             run = start_run(config, Path(results_dir) if results_dir else default_results_root(),
                             command_line, progress)
-        _report_plugin_failures(run.plugins)
+        _report_plugin_problems(run.plugins)
         click.echo(f"run folder: {run.directory}", err=True)
         statuses = execute(run)
-    except (RunError, DatasetError, DeviceError, BudgetError, MetricsError) as exc:
+    except _clean_errors() as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         if run is not None:
             click.echo(f"\ninterrupted; continue with: bench run --resume {run.directory}", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     for trial, status in statuses.items():
         click.echo(f"{trial}: {status}")
     click.echo(f"results: {run.directory}")
@@ -210,6 +262,26 @@ def run_command(models, dataset, data_dir, download, budget, seeds, seed, batch_
     except Exception as exc:
         click.echo(f"warning: the report could not be built ({type(exc).__name__}: {exc}); the results "
                    f"are kept; build it with: bench report {run.directory}", err=True)
+    bad = [t for t, s in statuses.items() if s != "completed"]
+    if bad:
+        click.echo(f"{len(bad)} of {len(statuses)} trial(s) did not complete ({', '.join(bad)}); "
+                   f"their messages are in {run.directory}/metrics.jsonl and tracebacks in "
+                   f"trials/<trial>/error.txt; to train them again: "
+                   f"bench run --resume {run.directory} --retry-failed", err=True)
+        sys.exit(EXIT_NOT_COMPLETED)
+
+
+def _refuse_options_resume_ignores(click_ctx) -> None:
+    """A resumed run takes its options from its manifest: an option given beside --resume would
+    be ignored, so it is refused (naming it) instead."""
+    given = [p for p in click_ctx.command.params
+             if p.name not in RESUME_TAKES
+             and click_ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE]
+    if given:
+        names = ", ".join(p.opts[0] for p in given)
+        raise click.UsageError(f"--resume continues a run with the options in its manifest; it does not "
+                               f"take {names} (it takes only --retry-failed and --progress/--no-progress); "
+                               "start a new run to change them")
 
 
 @main.command("eval")
@@ -224,37 +296,39 @@ def run_command(models, dataset, data_dir, download, budget, seeds, seed, batch_
               help="JSON-lines file the row is appended to (default: <results-dir>/eval.jsonl).")
 def eval_command(images, dataset, data_dir, eval_ref, ref_samples, fid_weights, device, name, out):
     """FID, FID-infinity, KID and precision/recall of IMAGES (a folder, or an .npz of uint8)."""
+    import math
+
+    from bench.data import open_dataset
     from bench.data.image_source import load_image_source
     from bench.device import resolve_device
-    from bench.evaluation import SMALL_N, EvalSettings, Evaluator
-    from bench.results import append_jsonl
-    from bench.runner import RunConfig, RunError, load_dataset
+    from bench.evaluation import EvalSettings, Evaluator
+    from bench.plugins import load_plugins
+    from bench.store import append_jsonl
 
     try:
         samples = load_image_source(Path(images))
-        settings = EvalSettings(len(samples), eval_ref, ref_samples, fid_weights)
+        settings = EvalSettings(len(samples), eval_ref, ref_samples, fid_weights, untrained=False)
+        plugins = load_plugins()
         data = None
         if not Path(eval_ref).exists():  # a split name: load the dataset it belongs to
-            data = load_dataset(load_plugins(), RunConfig(models=[], dataset=dataset, data_dir=data_dir))
+            data = open_dataset(plugins.datasets, dataset, data_dir=data_dir)
             settings.check(data)
-        evaluator = Evaluator(settings, data, resolve_device(device))
+        evaluator = Evaluator(settings, data, resolve_device(device), plugins.metric_objects())
         row = {
             "model": name or Path(images).name,
             "eval_point": "external",
             "images": str(Path(images).resolve()),
             "dataset": data.name if data else None,
-            "eval_samples": len(samples),
-            "eval_ref": eval_ref,
-            "small_n": len(samples) < SMALL_N,
-            **evaluator.compare(samples),
-            "ref_samples": int(evaluator.reference.features.shape[0]),
+            **evaluator.evaluate_images(samples),
         }
-    except (RunError, DatasetError, DeviceError, MetricsError) as exc:
+    except _clean_errors() as exc:
         raise click.ClickException(str(exc)) from None
     out_path = Path(out) if out else default_results_root() / "eval.jsonl"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     append_jsonl(out_path, row)
     for key, value in row.items():
+        if isinstance(value, float) and math.isnan(value):
+            continue  # a metric that does not apply to images alone (reconstruction)
         click.echo(f"{key:<14} {value:.6g}" if isinstance(value, float) else f"{key:<14} {value}")
     click.echo(f"appended to {out_path}")
 
@@ -285,22 +359,6 @@ def _build_report(run_dirs, out_dir=None) -> None:
         click.echo(f"warning: {warning.message}", err=True)
     click.echo(f"report: {paths['markdown']} and {paths['html'].name}, rows in {paths['csv'].name} "
                f"and {paths['parquet'].name}")
-
-
-def _default_amp(device: str, executor: str, gpus_per_trial: float | None) -> bool:
-    """bf16 autocast by default where trials train on CUDA (with Ray: on GPUs they ask for)."""
-    if executor == "ray":
-        return bool(gpus_per_trial) and device.strip().lower() != "cpu"
-    return device_is_cuda(device)
-
-
-def device_is_cuda(spec: str) -> bool:
-    from bench.device import resolve_device
-
-    try:
-        return resolve_device(spec).type == "cuda"
-    except DeviceError:
-        return False
 
 
 if __name__ == "__main__":

@@ -1,16 +1,19 @@
 """Evaluate a trained (or untrained) variant: the columns of one metrics row.
 
-Sample quality: FID, FID-infinity, KID, precision/recall of ``samples`` generated
-images against a reference split of the run's dataset, all from Inception pool3
-features (``bench.metrics``). Reconstruction, for variants with an encoder: pixel
-MSE (images in [0, 1]) and PSNR on held-out test images; NaN for variants without
-one. Sampling throughput is timed on the same generation pass.
+The evaluator loops over the registered metrics (``bench_register_metrics``; the built-ins
+are in ``bench.metrics.builtin``). Each gets an ``EvalContext`` that generates the samples,
+extracts their Inception features, loads the reference and reconstructs the held-out test
+images once, on first use, however many metrics ask. A metric that does not apply (no
+samples with ``--eval-samples 0``; no encoder) gives NaN columns; one that raises gives NaN
+columns and its error in the row's ``metric_errors``, and the trial goes on.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -20,32 +23,26 @@ from torchvision.utils import save_image
 from bench.data import Dataset
 from bench.data.image_source import load_image_source
 from bench.device import synchronize
-from bench.metrics import (
-    MetricsError,
-    extract_features,
-    fid_from_statistics,
-    fid_infinity_from_features,
-    fid_statistics,
-    kid_from_features,
-    load_feature_extractor,
-    precision_recall_from_features,
-    reference_features,
-    resolve_weights_path,
-)
-from bench.metrics.reference_cache import subset_indices
+from bench.metric import Metric
+from bench.metrics.errors import MetricsError
+from bench.metrics.features import extract_features
+from bench.metrics.inception import load_feature_extractor, resolve_weights_path
+from bench.metrics.reference_cache import reference_features, subset_indices
 from bench.variant import Variant
 
 SMALL_N = 10_000  # FID below this many samples is noticeably biased upward: flag it
-RECON_IMAGES = 2_000  # held-out test images for the reconstruction columns
+RECON_IMAGES = 2_000  # held-out test images for the reconstruction columns without sample metrics
 
 
 @dataclasses.dataclass
 class EvalSettings:
-    samples: int = 10_000  # generated images; 0 skips sample-quality metrics
-    ref: str = "train"  # a split of the run's dataset, or a folder / .npz of images
-    ref_samples: int | None = None  # None: the whole split
-    fid_weights: str | None = None  # else $BENCH_FID_WEIGHTS, else torch-fidelity's download
-    untrained: bool = False  # also evaluate before the first step
+    """What every evaluation of a run uses; built from the run config (``RunConfig.eval_settings``)."""
+
+    samples: int  # generated images; 0 skips sample-quality metrics
+    ref: str  # a split of the run's dataset, or a folder / .npz of images
+    ref_samples: int | None  # None: the whole split
+    fid_weights: str | None  # else $BENCH_FID_WEIGHTS, else torch-fidelity's download
+    untrained: bool  # also evaluate before the first step
 
     def check(self, dataset: Dataset) -> None:
         """Fail before training when evaluation could not run."""
@@ -61,92 +58,169 @@ class EvalSettings:
         resolve_weights_path(self.fid_weights)
 
 
-def _empty_sample_columns() -> dict:
-    keys = ["fid", "fid_infinity", "kid_mean", "kid_std", "precision", "recall", "sample_images_per_s"]
-    return dict.fromkeys(keys, math.nan)
+class _SharedInputFailed(Exception):
+    """Raised by an EvalContext input (samples, features, reference) that could not be made:
+    that is the evaluation's failure, not one metric's."""
+
+
+def _shared(method):
+    """A cached EvalContext input; its failure fails the whole evaluation."""
+
+    @functools.wraps(method)
+    def getter(self):
+        name = method.__name__
+        if name not in self._cache:
+            try:
+                self._cache[name] = method(self)
+            except Exception as exc:
+                raise _SharedInputFailed(exc) from exc
+        return self._cache[name]
+
+    return property(getter)
+
+
+class EvalContext:
+    """What metrics compute from, each part made once on first use.
+
+    ``samples`` (float [-1, 1]), ``sample_features`` (Inception pool3), ``reference`` /
+    ``reference_statistics``, and for encoder variants ``recon_originals_float``,
+    ``reconstructions``, ``reconstruction_features``, ``recon_reference_statistics``. Also
+    ``variant`` (None for ``bench eval``), ``settings``, ``dataset``, ``device``, ``noise_seed``.
+    """
+
+    def __init__(self, evaluator: Evaluator, variant: Variant | None = None, noise_seed: int = 0,
+                 images: torch.Tensor | None = None):
+        self.evaluator, self.variant, self.noise_seed = evaluator, variant, noise_seed
+        self.settings, self.dataset, self.device = evaluator.settings, evaluator.dataset, evaluator.device
+        self._images = images
+        self._cache: dict = {}
+        self.sample_seconds: float | None = None
+
+    @_shared
+    def samples(self) -> torch.Tensor:
+        if self._images is not None:
+            return self._images
+        n = self.settings.samples
+        generator = torch.Generator(self.variant.device).manual_seed(self.noise_seed)
+        synchronize(self.variant.device)
+        started = time.perf_counter()
+        samples = self.variant.sample(n, generator)
+        synchronize(self.variant.device)
+        self.sample_seconds = time.perf_counter() - started
+        return samples
+
+    @_shared
+    def sample_features(self) -> torch.Tensor:
+        return extract_features(self.samples, self.evaluator.extractor, device=self.device)
+
+    @_shared
+    def reference(self):
+        return self.evaluator.reference
+
+    @_shared
+    def reference_statistics(self):
+        return self.evaluator.reference_statistics
+
+    @_shared
+    def recon_originals_float(self) -> torch.Tensor:
+        return self.evaluator.recon_originals().to(self.variant.device).float() / 127.5 - 1
+
+    @_shared
+    def reconstructions(self) -> torch.Tensor:
+        x = self.recon_originals_float
+        return torch.cat([self.variant.reconstruct(chunk).float().clamp(-1, 1) for chunk in x.split(500)])
+
+    @_shared
+    def reconstruction_features(self) -> torch.Tensor:
+        return extract_features(self.reconstructions, self.evaluator.extractor, device=self.device)
+
+    @_shared
+    def recon_reference_statistics(self):
+        originals = self.evaluator.recon_originals()
+        return reference_features(originals, self.evaluator.extractor,
+                                  split=f"{self.dataset.name}/test-recon", device=self.device).statistics
+
+    def applies(self, metric: Metric) -> bool:
+        if metric.needs == "samples":
+            return self.settings.samples > 0 or self._images is not None
+        if metric.needs == "encoder":
+            return (self.variant is not None and self.variant.has_encoder()
+                    and self.dataset is not None and "test" in self.dataset.splits)
+        return True
 
 
 class Evaluator:
-    """Holds the Inception network and reference features for a whole run."""
+    """Holds the Inception network, reference features and metrics for a whole run."""
 
-    def __init__(self, settings: EvalSettings, dataset: Dataset, device: torch.device):
+    def __init__(self, settings: EvalSettings, dataset: Dataset | None, device: torch.device,
+                 metrics: dict[str, Metric]):
         self.settings = settings
         self.dataset = dataset
         self.device = device
-        self._extractor = None
-        self._reference = None
-        self._reference_stats = None
+        self.metrics = dict(metrics)
 
-    @property
+    @functools.cached_property
     def extractor(self):
-        if self._extractor is None:
-            self._extractor = load_feature_extractor(self.settings.fid_weights, self.device)
-        return self._extractor
+        return load_feature_extractor(self.settings.fid_weights, self.device)
 
-    @property
+    @functools.cached_property
     def reference(self):
-        if self._reference is None:
-            ref = self.settings.ref
-            if self.dataset is not None and ref in self.dataset.splits:
-                images, label = self.dataset.split(ref), f"{self.dataset.name}/{ref}"
-            else:
-                images, label = load_image_source(Path(ref)), f"files:{Path(ref).resolve()}"
-            self._reference = reference_features(
-                images, self.extractor, split=label, num_images=self.settings.ref_samples,
-                device=self.device,
-            )
-        return self._reference
+        ref = self.settings.ref
+        if self.dataset is not None and ref in self.dataset.splits:
+            images, label = self.dataset.split(ref), f"{self.dataset.name}/{ref}"
+        else:
+            images, label = load_image_source(Path(ref)), f"files:{Path(ref).resolve()}"
+        return reference_features(images, self.extractor, split=label,
+                                  num_images=self.settings.ref_samples, device=self.device)
 
-    @property
+    @functools.cached_property
     def reference_statistics(self):
-        if self._reference_stats is None:
-            self._reference_stats = self.reference.statistics
-        return self._reference_stats
+        return self.reference.statistics
 
     def evaluate(self, variant: Variant, noise_seed: int) -> dict:
+        """One evaluation of ``variant``: the evaluation's columns and every metric's."""
+        return self._row(EvalContext(self, variant, noise_seed))
+
+    def evaluate_images(self, images: torch.Tensor, seed: int = 0) -> dict:
+        """The sample metrics of given images (``bench eval``), float [-1, 1] or uint8."""
+        return self._row(EvalContext(self, None, seed, images=images), samples=len(images))
+
+    def _row(self, ctx: EvalContext, samples: int | None = None) -> dict:
         started = time.perf_counter()
-        row = {
-            "eval_samples": self.settings.samples,
-            "eval_ref": self.settings.ref,
-            "ref_samples": None,
-            "small_n": self.settings.samples < SMALL_N,
-            **self.sample_quality(variant, noise_seed),
-            **self.reconstruction(variant),
-        }
-        if self.settings.samples > 0:
+        samples = self.settings.samples if samples is None else samples
+        row = {"eval_samples": samples, "eval_ref": self.settings.ref, "ref_samples": None,
+               "small_n": samples < SMALL_N}
+        errors = {}
+        for name, metric in self.metrics.items():
+            values = dict.fromkeys(metric.keys, math.nan)
+            if ctx.applies(metric):
+                try:
+                    values.update(self._compute(name, metric, ctx))
+                except _SharedInputFailed as exc:
+                    raise exc.__cause__ from None
+                except Exception as exc:  # one broken metric must not cost the trial
+                    errors[name] = f"{type(exc).__name__}: {exc}"
+                    print(f"bench: metric {name!r} failed: {errors[name]}", file=sys.stderr)
+            row.update(values)
+        if ctx.sample_seconds:
+            row["sample_images_per_s"] = samples / ctx.sample_seconds
+        elif ctx.variant is not None:
+            row["sample_images_per_s"] = math.nan
+        if "reference" in ctx._cache:
             row["ref_samples"] = int(self.reference.features.shape[0])
+        if errors:
+            row["metric_errors"] = errors
         row["eval_seconds"] = time.perf_counter() - started
         return row
 
-    def sample_quality(self, variant: Variant, noise_seed: int) -> dict:
-        n = self.settings.samples
-        if n == 0:
-            return _empty_sample_columns()
-        generator = torch.Generator(variant.device).manual_seed(noise_seed)
-        synchronize(variant.device)
-        t0 = time.perf_counter()
-        samples = variant.sample(n, generator)
-        synchronize(variant.device)
-        sample_rate = n / (time.perf_counter() - t0)
-        return {**self.compare(samples, noise_seed), "sample_images_per_s": sample_rate}
-
-    def compare(self, images: torch.Tensor, seed: int = 0) -> dict:
-        """FID, FID-infinity, KID and precision/recall of images against the reference."""
-        generated = extract_features(images, self.extractor, device=self.device)
-        real = self.reference.features
-        kid_size = min(1000, len(generated), len(real))
-        kid = kid_from_features(generated, real, subset_size=kid_size)
-        pr = precision_recall_from_features(generated, real)
-        return {
-            "fid": fid_from_statistics(fid_statistics(generated), self.reference_statistics),
-            "fid_infinity": fid_infinity_from_features(
-                generated, self.reference_statistics, seed=seed
-            ).fid_infinity,
-            "kid_mean": kid.mean,
-            "kid_std": kid.std,
-            "precision": pr.precision,
-            "recall": pr.recall,
-        }
+    @staticmethod
+    def _compute(name: str, metric: Metric, ctx: EvalContext) -> dict:
+        values = metric.compute(ctx)
+        extra = sorted(set(values) - set(metric.keys))
+        if extra:
+            raise ValueError(f"it returned undeclared column(s) {', '.join(extra)}; declare them as "
+                             f"bench.Column in its Metric")
+        return {k: float(v) if v is not None else math.nan for k, v in values.items()}
 
     def recon_originals(self) -> torch.Tensor:
         """Held-out test images for reconstruction: a fixed subset of the evaluation size."""
@@ -155,35 +229,9 @@ class Evaluator:
         index = subset_indices(len(test), n, seed=0) if n > 1 else torch.arange(n)
         return test if index is None else test[index]
 
-    def reconstruction(self, variant: Variant) -> dict:
-        """Pixel MSE (images in [0, 1]), PSNR and reconstruction FID on held-out test images."""
-        empty = {"recon_mse": math.nan, "recon_psnr": math.nan, "recon_fid": math.nan}
-        if not variant.has_encoder() or "test" not in self.dataset.splits:
-            return empty
-        originals = self.recon_originals()
-        errors, reconstructions = [], []
-        for chunk in originals.split(500):
-            x = chunk.to(variant.device).float() / 127.5 - 1
-            x_hat = variant.reconstruct(x).float().clamp(-1, 1)
-            errors.append(((x_hat - x) / 2).pow(2).flatten(1).mean(1).double().cpu())
-            reconstructions.append(x_hat)
-        mse = torch.cat(errors)
-        row = {
-            "recon_mse": float(mse.mean()),
-            "recon_psnr": float((10 * torch.log10(1.0 / mse.clamp_min(1e-12))).mean()),
-            "recon_fid": math.nan,
-        }
-        if self.settings.samples > 0 and len(originals) > 1:
-            # The originals' features are cached like any reference; only reconstructions cost.
-            real = reference_features(originals, self.extractor, split=f"{self.dataset.name}/test-recon",
-                                      device=self.device)
-            fake = extract_features(torch.cat(reconstructions), self.extractor, device=self.device)
-            row["recon_fid"] = fid_from_statistics(fid_statistics(fake), real.statistics)
-        return row
-
     def save_reconstruction_grid(self, variant: Variant, path, pairs: int = 4) -> None:
         """Rows of 8 test originals, each above a row of their reconstructions."""
-        if not variant.has_encoder() or "test" not in self.dataset.splits:
+        if not variant.has_encoder() or self.dataset is None or "test" not in self.dataset.splits:
             return
         x = self.recon_originals()[: 8 * pairs].to(variant.device).float() / 127.5 - 1
         x_hat = variant.reconstruct(x).float().clamp(-1, 1)

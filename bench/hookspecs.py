@@ -18,3 +18,9 @@ def bench_register_models(register):
 @hookspec
 def bench_register_datasets(register):
     """Add datasets: call ``register(name, loader)``; ``loader(spec)`` returns a ``bench.data.Dataset``."""
+
+
+@hookspec
+def bench_register_metrics(register):
+    """Add metrics: call ``register(name, bench.Metric(compute, columns=(bench.Column(...), ...)))``;
+    ``compute(ctx)`` gets a ``bench.evaluation.EvalContext`` and returns its columns' values."""

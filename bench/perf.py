@@ -5,7 +5,7 @@ Three comparisons, each against a baseline measured in the same process (issue 7
 * data path - bench's on-device batching (uint8 tensor, index, flip, scale) against the
   obvious pipeline: a torchvision ``ImageFolder`` through a ``DataLoader`` with per-image
   transforms, as in the official PyTorch DCGAN example;
-* harness overhead - a full trial (``bench.runner.run_trial``: trainer, loss accumulation,
+* harness overhead - a full trial (``bench.trial.run_trial``: trainer, loss accumulation,
   logging, checkpoints, FLOP counting) against the bare ``train_step`` loop of the same variant,
   same batch size and steps;
 * MFU - each variant's achieved training FLOP/s over the matrix-product peak.
@@ -29,7 +29,8 @@ import torch
 from bench.data.batches import DeviceBatches
 from bench.device import resolve_device, synchronize
 from bench.flops import CountFlops
-from bench.results import read_json, read_jsonl
+from bench.store import read_json, read_jsonl
+from bench.store.layout import MANIFEST_FILE, METRICS_FILE
 from bench.trainer import TrainSettings, apply_settings, make_batches
 from bench.variant import Variant
 
@@ -143,7 +144,9 @@ def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_
     ``dataset_spec`` is what ``bench run --dataset`` takes; ``loader_folder``, an image folder
     (``<class>/*.jpg``) for the DataLoader baseline (skipped without one).
     """
-    from bench.runner import RunConfig, prepare_run, run_trial, start_run
+    from bench.config import RunConfig
+    from bench.run import prepare_run, start_run
+    from bench.trial import TrialSpec, run_trial
 
     out: dict = {"device": str(device), "batch_size": batch_size, "torch": torch.__version__,
                  "threads": torch.get_num_threads()}
@@ -152,11 +155,11 @@ def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_
                        seeds=list(range(repeats)), data_dir=str(data_dir) if data_dir else None,
                        batch_size=batch_size, device=str(device), amp=device.type == "cuda",
                        eval_samples=0, download=False)
-    settings = config.settings()
+    settings = config.train_settings()
     log(f"loading {dataset_spec} ...")
     start = time.perf_counter()
-    prepared = prepare_run(config, progress=False)
-    plugins, dataset, _ = prepared
+    prepared = prepare_run(config)
+    plugins, dataset = prepared.plugins, prepared.dataset
     classes = {m: plugins.models.get(m).obj for m in models}  # unknown names fail here, not minutes in
     images = dataset.train.images
     out["dataset"] = {"spec": dataset_spec, "images": int(images.shape[0]),
@@ -180,7 +183,7 @@ def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_
         # The trials' run folder; its manifest holds the peaks start_run measured for MFU.
         run = start_run(config, Path(tmp), "bench perf (harness overhead)", progress=False,
                         prepared=prepared)
-        peaks = read_json(run.manifest_path)["device"]["peak_flops_by_kernel"]
+        peaks = read_json(run.directory / MANIFEST_FILE)["device"]["peak_flops_by_kernel"]
         out["peaks"] = peaks
         peak = max(peaks.values())
         log("peaks (GFLOP/s): " + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in peaks.items()))
@@ -191,8 +194,8 @@ def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_
                 variant = make_variant(cls, dataset.image_shape, device, settings, seed)
                 bare.append(bare_loop_rate(variant, make_batches(images, settings, device, seed), steps))
                 del variant
-                run_trial(run, model, seed)
-                row = read_jsonl(run.metrics_path)[-1]
+                run_trial(run, TrialSpec(model, seed))
+                row = read_jsonl(run.directory / METRICS_FILE)[-1]
                 if row.get("status") != "completed":
                     raise RuntimeError(f"{model} trial did not complete: {row.get('message')}")
                 trial.append(row["train_images_per_s"])
@@ -274,9 +277,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="write JSON here and the table beside it (.md)")
     args = parser.parse_args(argv)
+    from bench.config import RunError
     from bench.data.dataset import DatasetError
     from bench.device import DeviceError
-    from bench.runner import RunError
 
     try:
         device = resolve_device(args.device)

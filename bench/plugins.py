@@ -10,7 +10,9 @@ Load order (later plugins cannot take an earlier plugin's names):
 
 A plugin that fails to import, names a hook that does not exist (``check_pending``),
 or registers something invalid is skipped as a whole and recorded in
-``Plugins.failures``; the others still load.
+``Plugins.failures``; the others still load. A plugin that loads but registers nothing
+(no ``@hookimpl`` function, or one that never calls ``register``) is kept in
+``Plugins.warnings``: ``bench`` names it, since "unknown model" alone would not say why.
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ from pathlib import Path
 import pluggy
 
 from bench import hookspecs
-from bench.registry import Registry, check_dataset_loader, check_variant_class
+from bench.metric import check_metric
+from bench.registry import Registry, check_dataset_loader, check_metric_columns, check_variant_class
+from bench.store.provenance import package_version
 
 BUILTIN_PLUGINS = (
     "bench.data.builtin",
+    "bench.metrics.builtin",
     "bench_plugins.gan",
     "bench_plugins.vae",
     "bench_plugins.vaegan",
@@ -52,13 +57,20 @@ class Plugins:
     manager: pluggy.PluginManager
     models: Registry
     datasets: Registry
+    metrics: Registry
     failures: list[PluginFailure]
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+    def metric_objects(self) -> dict:
+        """name -> Metric, in registration order (the order of a row's columns)."""
+        return {entry.name: entry.obj for entry in self.metrics}
 
 
 # hook name -> (registry attribute, argument name) for the registering hooks
 _REGISTERING_HOOKS = {
     "bench_register_models": ("models", "register"),
     "bench_register_datasets": ("datasets", "register"),
+    "bench_register_metrics": ("metrics", "register"),
 }
 
 
@@ -69,14 +81,18 @@ def load_plugins(files=(), builtins=BUILTIN_PLUGINS, entry_points: bool = True) 
         manager,
         Registry("model", check_variant_class),
         Registry("dataset", check_dataset_loader),
+        Registry("metric", check_metric, check_metric_columns),
         failures=[],
     )
+    bench_version = package_version("bench-gen", "bench")
     for module_name in builtins:
-        _load(plugins, module_name, "built-in", lambda m=module_name: importlib.import_module(m))
+        _load(plugins, module_name, "built-in", lambda m=module_name: importlib.import_module(m),
+              bench_version)
     if entry_points:
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = ep.dist.name if ep.dist is not None else "unknown package"
-            _load(plugins, ep.name, f"package {dist}", ep.load)
+            version = ep.dist.version if ep.dist is not None else None
+            _load(plugins, ep.name, f"package {dist}", ep.load, version)
     for path in files:
         path = Path(path)
         _load(plugins, str(path), f"file {path}", lambda p=path: _import_file(p))
@@ -98,7 +114,7 @@ def _import_file(path: Path):
     return module
 
 
-def _load(plugins: Plugins, name: str, source: str, importer) -> None:
+def _load(plugins: Plugins, name: str, source: str, importer, version: str | None = None) -> None:
     """Import one plugin, register it and run its registering hooks; all or nothing."""
     manager = plugins.manager
     registered = False
@@ -111,11 +127,16 @@ def _load(plugins: Plugins, name: str, source: str, importer) -> None:
         # Validate every registration before committing any, so that a plugin
         # whose second registration fails leaves no half of itself behind.
         prepared = [
-            (getattr(plugins, kind), getattr(plugins, kind).prepare(items, plugin=name, source=source))
+            (getattr(plugins, kind),
+             getattr(plugins, kind).prepare(items, plugin=name, source=source, version=version))
             for kind, items in staged.items()
         ]
         for registry, entries in prepared:
             registry.commit(entries)
+        if not any(staged.values()):
+            plugins.warnings.append(
+                f"plugin {name!r} ({source}) registered nothing: it needs a function decorated with "
+                "@bench.hookimpl, e.g. bench_register_models(register), that calls register(name, obj)")
     except Exception as exc:  # a broken plugin must not stop the others
         if registered:
             manager.unregister(name=name)

@@ -1,7 +1,8 @@
-"""Registries of models and datasets; every registration is validated here.
+"""Registries of models, datasets and metrics; every registration is validated here.
 
 A bad registration (duplicate name, invalid name, a class that does not honour
-the variant contract) raises ``ValueError`` naming the plugin and the problem.
+the variant contract, a metric column another metric already declares) raises
+``ValueError`` naming the plugin and the problem.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from bench.store.rows import EVALUATION, IDENTITY, PROGRESS
 from bench.variant import FAMILIES, Variant
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,47}$")
@@ -23,6 +25,7 @@ class Entry:
     obj: Any
     plugin: str  # the plugin's name (module, entry point or file)
     source: str  # "built-in", "package <dist>" or "file <path>"
+    version: str | None = None  # of the package that registered it (None for a local file)
 
 
 def check_variant_class(obj: Any) -> None:
@@ -47,28 +50,45 @@ def check_dataset_loader(obj: Any) -> None:
         raise ValueError(f"dataset loader {obj!r} is not callable")
 
 
-class Registry:
-    """Name -> Entry for one kind of thing (``model`` or ``dataset``)."""
+RESERVED_COLUMNS = frozenset(IDENTITY + EVALUATION + PROGRESS)
 
-    def __init__(self, kind: str, check: Callable[[Any], None]):
+
+def check_metric_columns(obj: Any, existing: dict[str, Entry]) -> None:
+    """A metric's columns must be its own: not another metric's, not a row's own columns."""
+    for column in obj.columns:
+        if column.key in RESERVED_COLUMNS:
+            raise ValueError(f"column {column.key!r} is one of the row's own columns; rename it")
+        for entry in existing.values():
+            if column.key in entry.obj.keys:
+                raise ValueError(f"column {column.key!r} is already declared by metric {entry.name!r} "
+                                 f"(plugin {entry.plugin!r})")
+
+
+class Registry:
+    """Name -> Entry for one kind of thing (``model``, ``dataset`` or ``metric``).
+
+    ``check(obj)`` validates one object; ``check_against(obj, entries)`` (optional) validates it
+    against the entries registered before it.
+    """
+
+    def __init__(self, kind: str, check: Callable[[Any], None],
+                 check_against: Callable[[Any, dict], None] | None = None):
         self.kind = kind
         self._check = check
+        self._check_against = check_against
         self._entries: dict[str, Entry] = {}
 
-    def add(self, name: str, obj: Any, *, plugin: str, source: str) -> None:
-        self.commit(self.prepare([(name, obj)], plugin=plugin, source=source))
-
-    def prepare(self, items, *, plugin: str, source: str) -> dict[str, Entry]:
+    def prepare(self, items, *, plugin: str, source: str, version: str | None = None) -> dict[str, Entry]:
         """Validate ``(name, obj)`` pairs against this registry without changing it."""
         staged = dict(self._entries)
         for name, obj in items:
-            staged[name] = self._validated(name, obj, staged, plugin, source)
+            staged[name] = self._validated(name, obj, staged, plugin, source, version)
         return staged
 
     def commit(self, staged: dict[str, Entry]) -> None:
         self._entries = staged
 
-    def _validated(self, name, obj, existing, plugin, source) -> Entry:
+    def _validated(self, name, obj, existing, plugin, source, version=None) -> Entry:
         problem = None
         if not isinstance(name, str) or not NAME_PATTERN.match(name):
             problem = (
@@ -84,11 +104,13 @@ class Registry:
         else:
             try:
                 self._check(obj)
+                if self._check_against is not None:
+                    self._check_against(obj, existing)
             except ValueError as exc:
                 problem = f"{self.kind} {name!r}: {exc}"
         if problem:
             raise ValueError(f"plugin {plugin!r}: {problem}")
-        return Entry(name, obj, plugin, source)
+        return Entry(name, obj, plugin, source, version)
 
     def __contains__(self, name: str) -> bool:
         return name in self._entries

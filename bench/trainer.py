@@ -18,13 +18,12 @@ import torch
 from tqdm.auto import tqdm
 
 from bench.budget import Budget
+from bench.checkpoint import load_checkpoint, save_checkpoint
 from bench.data.batches import DeviceBatches
 from bench.device import TrainClock
 from bench.flops import CountFlops
-from bench.results import append_jsonl, load_torch, read_jsonl, save_text, save_torch
+from bench.store import CHECKPOINT_FILE, LOG_FILE, append_jsonl, read_jsonl, write_text
 from bench.variant import Variant
-
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 class Diverged(Exception):
@@ -38,16 +37,18 @@ class Diverged(Exception):
 
 @dataclasses.dataclass
 class TrainSettings:
+    """How a trial trains; built from the run config (``RunConfig.train_settings``)."""
+
     budget: Budget
-    batch_size: int = 128
-    log_every: int = 25  # steps between reads of the losses (the only host syncs)
-    checkpoint_every: Budget | None = None  # an interval in any budget unit
-    flip: bool = True  # random horizontal flips
-    amp: bool = False  # bf16 autocast (CUDA)
-    compile: bool = False  # torch.compile the networks after the first step
-    compile_mode: str = "default"  # torch.compile mode; "reduce-overhead" adds CUDA graphs
-    channels_last: bool = True  # NHWC networks and batches (faster on tensor cores and oneDNN)
-    eval_every: Budget | None = None  # evaluate during training (at the next logging interval)
+    batch_size: int
+    log_every: int  # steps between reads of the losses (the only host syncs)
+    checkpoint_every: Budget | None  # an interval in any budget unit
+    flip: bool  # random horizontal flips
+    amp: bool  # bf16 autocast (CUDA)
+    compile: bool  # torch.compile the networks after the first step
+    compile_mode: str  # torch.compile mode; "reduce-overhead" adds CUDA graphs
+    channels_last: bool  # NHWC networks and batches (faster on tensor cores and oneDNN)
+    eval_every: Budget | None  # evaluate during training (at the next logging interval)
 
 
 @dataclasses.dataclass
@@ -88,7 +89,8 @@ def make_batches(images: torch.Tensor, settings: TrainSettings, device, seed: in
 
 class Trainer:
     def __init__(self, variant: Variant, batches: DeviceBatches, settings: TrainSettings,
-                 trial_dir: Path, label: str = "", progress: bool = True, on_eval=None):
+                 trial_dir: Path, label: str = "", progress: bool = True, on_eval=None,
+                 checkpoint_meta: dict | None = None):
         self.variant = variant
         self.batches = batches
         self.settings = settings
@@ -97,6 +99,9 @@ class Trainer:
         self.label = label
         self.progress = progress
         self.on_eval = on_eval  # called with the Usage at each --eval-every point, clock paused
+        # saved in every checkpoint beside the state (the run config, the variant's resolved
+        # config), so a checkpoint says what produced it
+        self.checkpoint_meta = dict(checkpoint_meta or {})
         self.usage = Usage()
         apply_settings(variant, settings)
         batches.memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
@@ -105,29 +110,30 @@ class Trainer:
     # -- checkpoints -------------------------------------------------------------------
     @property
     def checkpoint_path(self) -> Path:
-        return self.trial_dir / CHECKPOINT_NAME
+        return self.trial_dir / CHECKPOINT_FILE
 
     def save_checkpoint(self) -> None:
-        save_torch(self.checkpoint_path, {
+        save_checkpoint(self.checkpoint_path, {
             "variant": self.variant.state_dict(),
             "batches": self.batches.state_dict(),
             "usage": dataclasses.asdict(self.usage),
             "torch_rng": torch.get_rng_state(),
+            **self.checkpoint_meta,
         })
 
     def load_checkpoint(self) -> bool:
-        """Resume from the trial's checkpoint if there is one."""
+        """Resume from the trial's checkpoint if there is one (``CheckpointError`` if it is damaged)."""
         if not self.checkpoint_path.exists():
             return False
-        state = load_torch(self.checkpoint_path)
+        state = load_checkpoint(self.checkpoint_path)
         self.variant.load_state_dict(state["variant"])
         self.batches.load_state_dict(state["batches"])
         self.usage = Usage(**state["usage"])
         torch.set_rng_state(state["torch_rng"])
         # Log rows written after this checkpoint will be written again: drop them.
-        log_path = self.trial_dir / "log.jsonl"
+        log_path = self.trial_dir / LOG_FILE
         kept = [r for r in read_jsonl(log_path) if r.get("step", 0) <= self.usage.steps]
-        save_text(log_path, "".join(json.dumps(r) + "\n" for r in kept))
+        write_text(log_path, "".join(json.dumps(r) + "\n" for r in kept))
         return True
 
     # -- the loop ----------------------------------------------------------------------
@@ -156,7 +162,7 @@ class Trainer:
         bar = tqdm(total=budget.amount, desc=self.label, disable=not self.progress or None,
                    unit=budget.kind, unit_scale=True, leave=True, dynamic_ncols=True)
         bar.update(min(budget.used(usage.as_budget_usage()), budget.amount))
-        log_path = self.trial_dir / "log.jsonl"
+        log_path = self.trial_dir / LOG_FILE
         clock = TrainClock(device, already=usage.seconds)
         clock.start()
         seconds_at_log = usage.seconds

@@ -33,9 +33,9 @@ import dataclasses
 
 import torch
 import torch.nn.functional as F
-from bench_plugins.vae import GaussianAutoencoder, gaussian_nll, kl_standard_normal
 
 from bench import hookimpl
+from bench.autoencoder import GaussianAutoencoder, gaussian_nll, kl_standard_normal
 from bench.nets import BackboneConfig, LatentDiscriminator
 
 

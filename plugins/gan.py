@@ -16,6 +16,7 @@ Optimizers: Adam(lr 2e-4, betas (0.5, 0.999)) for both networks.
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 import torch.nn.functional as F
 
@@ -25,7 +26,7 @@ from bench.nets import BackboneConfig, ConvEncoder, Decoder
 
 @dataclasses.dataclass
 class GANConfig(BackboneConfig):
-    loss: str = "nonsaturating"  # "nonsaturating" | "hinge" (hinge implies spectral norm in D)
+    loss: Literal["nonsaturating", "hinge"] = "nonsaturating"  # hinge implies spectral norm in D
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999

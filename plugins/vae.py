@@ -20,8 +20,8 @@ leaves holes in the prior, a much larger one gives blurry samples).
 Optimizers: Adam(lr 2e-4, betas (0.9, 0.999)), one per network (1e-3 learns no faster in
 short runs and makes the log-variance head jump by several units in the first steps).
 
-The ``GaussianAutoencoder`` base and the loss helpers here are shared with ``vaegan`` and
-``arvae``.
+The encoder/decoder plumbing (``GaussianAutoencoder``) and the two loss terms come from
+``bench.autoencoder``, shared with ``vaegan``, ``arvae`` and any third-party encoder variant.
 """
 
 from __future__ import annotations
@@ -30,66 +30,9 @@ import dataclasses
 
 import torch
 
-from bench import Variant, hookimpl
-from bench.nets import BackboneConfig, ConvEncoder, Decoder
-
-LOGVAR_RANGE = (-30.0, 20.0)  # clamp on the encoder's log-variance, for numerical safety only
-
-
-def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, I)) per row, summed over latent dimensions: ``[B]``."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
-
-
-def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, sigma: float) -> torch.Tensor:
-    """-log N(x | mean, sigma^2 I) per image without the constant: ``[B]``."""
-    return (x - mean).pow(2).flatten(1).sum(1) / (2.0 * sigma**2)
-
-
-class GaussianAutoencoder(Variant):
-    """Shared parts of the encoder-based variants.
-
-    Expects ``self.networks["encoder"]`` (a ConvEncoder with out_dim 2*latent) and
-    ``self.networks["decoder"]`` (a Decoder) and ``self.config.latent``.
-    """
-
-    def make_encoder(self) -> ConvEncoder:
-        cfg = self.config
-        return ConvEncoder(self.image_shape[-1], 2 * cfg.latent, cfg.width, norm="batch")
-
-    def make_decoder(self) -> Decoder:
-        cfg = self.config
-        return Decoder(self.image_shape[-1], cfg.latent, cfg.width)
-
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior parameters ``(mu, logvar)``, float32 ``[B, latent]`` each."""
-        with self.autocast():
-            stats = self.networks["encoder"](x)
-        mu, logvar = stats.float().chunk(2, dim=1)
-        return mu, logvar.clamp(*LOGVAR_RANGE)
-
-    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        """z = mu + exp(logvar / 2) * eps with eps from the variant's generator."""
-        eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype, generator=self.generator)
-        return mu + (0.5 * logvar).exp() * eps
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        with self.autocast():
-            return self.networks["decoder"](z).float()
-
-    @torch.no_grad()
-    def sample(self, n, generator=None):
-        return self.eval_in_chunks(
-            ["decoder"], lambda i, m: self.decode(self.latent(m, self.config.latent, generator)), n
-        )
-
-    @torch.no_grad()
-    def reconstruct(self, x):
-        """Decode the posterior mean of each image: ``[B, 3, H, W]`` in [-1, 1]."""
-        x = x.to(self.device)
-        return self.eval_in_chunks(
-            ["encoder", "decoder"], lambda i, m: self.decode(self.encode(x[i : i + m])[0]), len(x)
-        )
+from bench import hookimpl
+from bench.autoencoder import GaussianAutoencoder, gaussian_nll, kl_standard_normal
+from bench.nets import BackboneConfig
 
 
 @dataclasses.dataclass

@@ -47,12 +47,13 @@ which is why train_step only syncs when gating is on. ``train_step`` then also r
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from bench_plugins.vae import GaussianAutoencoder, kl_standard_normal
 
 from bench import hookimpl
+from bench.autoencoder import GaussianAutoencoder, kl_standard_normal
 from bench.nets import BackboneConfig, ConvEncoder
 
 FAKES = ("both", "prior", "recon")
@@ -61,7 +62,7 @@ FAKES = ("both", "prior", "recon")
 @dataclasses.dataclass
 class VAEGANConfig(BackboneConfig):
     gamma: float = 1e-2  # weight of the feature reconstruction in the decoder's loss
-    fake: str = "both"  # what Dis sees as fake: "both" (x~ and x_p) | "prior" | "recon"
+    fake: Literal["both", "prior", "recon"] = "both"  # what Dis sees as fake: both = x~ and x_p
     gating: bool = False  # equilibrium gating of the Dis / Dec updates
     equilibrium: float = 0.68
     margin: float = 0.4

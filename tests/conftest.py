@@ -65,6 +65,14 @@ def results_dir(tmp_path) -> Path:
     return tmp_path / "results"
 
 
+def train_settings(budget: str = "10m", **overrides):
+    """The trainer's settings as a run with these options would give them (``RunConfig`` holds
+    every default)."""
+    from bench.config import RunConfig
+
+    return RunConfig(budget=budget, **overrides).train_settings()
+
+
 def only_run(results: Path) -> Path:
     runs = sorted(results.iterdir())
     assert len(runs) == 1, runs

@@ -6,7 +6,7 @@ import textwrap
 
 from conftest import TINY, cifar_root, only_run, requires_cifar, requires_weights
 
-from bench.results import read_json, read_jsonl
+from bench.store import read_json, read_jsonl
 
 
 def test_help_lists_commands_and_budget_forms(cli):
@@ -87,7 +87,8 @@ def test_failing_and_diverging_variants_do_not_sink_the_others(cli, tmp_path, re
     plugin.write_text(textwrap.dedent(FAILING_PLUGIN))
     out = cli("run", "--plugin", plugin, "--models", "boom,nan,gan", "--dataset", "synthetic:256",
               "--budget", "8steps", "--batch-size", "16", "--log-every", "4",
-              *TINY, "--set", "boom.width=8", "--set", "nan.width=8").output
+              *TINY, "--set", "boom.width=8", "--set", "nan.width=8", expect_exit=3).output
+    assert "2 of 3 trial(s) did not complete (boom-s0, nan-s0)" in out and "--retry-failed" in out
     assert "boom-s0: failed" in out and "nan-s0: diverged" in out and "gan-s0: completed" in out
     rows = {r["model"]: r for r in read_jsonl(only_run(results_dir) / "metrics.jsonl")}
     assert rows["boom"]["message"] == "RuntimeError: boom at the first step"

@@ -7,7 +7,7 @@ import pytest
 from conftest import cifar_root, requires_cifar, requires_weights
 from PIL import Image
 
-from bench.results import read_jsonl
+from bench.store import read_jsonl
 
 
 def save_npz(path, array):

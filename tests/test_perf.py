@@ -59,10 +59,12 @@ def test_measure_runs_every_comparison_and_counts_the_same_work(cifar_like_folde
         assert m["mfu"] == pytest.approx(m["flops_per_s"] / max(result["peaks"].values()))
         assert "aten::" in result["profiles"][name]["table"]
     # The FLOPs per image are the trainer's own count (its first step runs under the same counter).
-    from bench.flops import CountFlops
-    from bench.trainer import TrainSettings, apply_settings, make_batches
+    from conftest import train_settings
 
-    settings = TrainSettings(budget=None, batch_size=8)
+    from bench.flops import CountFlops
+    from bench.trainer import apply_settings, make_batches
+
+    settings = train_settings(batch_size=8)
     from bench_plugins.gan import GAN
 
     variant = apply_settings(GAN((3, 32, 32), GAN.Config(), "cpu", 0), settings)

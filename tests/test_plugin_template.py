@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.results import read_jsonl
+from bench.store import read_jsonl
 
 TEMPLATE = Path(__file__).parents[1] / "examples" / "plugin-template"
 

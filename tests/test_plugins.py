@@ -122,11 +122,16 @@ class _NotAVariant:
     family = "gan"
 
 
+def add(registry, name, obj, *, plugin, source):
+    """What plugin loading does with one registration: validate, then commit."""
+    registry.commit(registry.prepare([(name, obj)], plugin=plugin, source=source))
+
+
 def test_registry_errors_name_the_plugin_and_problem():
     from bench_plugins.gan import GAN
 
     registry = Registry("model", check_variant_class)
-    registry.add("gan", GAN, plugin="p1", source="built-in")
+    add(registry, "gan", GAN, plugin="p1", source="built-in")
     cases = [
         ("gan", GAN, "duplicate model name 'gan', already registered by plugin 'p1'"),
         ("Has Space", GAN, "invalid model name"),
@@ -134,7 +139,7 @@ def test_registry_errors_name_the_plugin_and_problem():
     ]
     for name, obj, message in cases:
         with pytest.raises(ValueError, match="plugin 'p2'") as err:
-            registry.add(name, obj, plugin="p2", source="file x.py")
+            add(registry, name, obj, plugin="p2", source="file x.py")
         assert message in str(err.value)
 
 

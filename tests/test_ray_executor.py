@@ -12,8 +12,8 @@ import pytest
 import torch
 from conftest import TINY, only_run
 
-import bench.runner
-from bench.results import read_json, read_jsonl
+import bench.run
+from bench.store import read_json, read_jsonl
 
 requires_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                   reason="Ray is not installed (pip install '.[test,ray]')")
@@ -32,7 +32,7 @@ def one_thread(monkeypatch):
     The MFU denominator is a constant here (its matmul benchmark is not what is tested)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    monkeypatch.setattr(bench.runner, "measure_peaks", lambda device, dtype=None: {"matmul": 1e11})
+    monkeypatch.setattr(bench.run, "measure_peaks", lambda device, dtype=None: {"matmul": 1e11})
     yield
     torch.set_num_threads(threads)
 

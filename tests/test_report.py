@@ -399,12 +399,12 @@ def test_bench_run_builds_the_report_and_survives_its_failure(tmp_path, monkeypa
     import types
 
     import bench.report
-    import bench.runner
+    import bench.run
 
     run_dir = make_run(tmp_path, seeds=(0,))
     fake = types.SimpleNamespace(directory=run_dir, plugins=types.SimpleNamespace(failures=[]))
-    monkeypatch.setattr(bench.runner, "start_run", lambda *a, **k: fake)
-    monkeypatch.setattr(bench.runner, "execute", lambda run: {"gan-s0": "completed"})
+    monkeypatch.setattr(bench.run, "start_run", lambda *a, **k: fake)
+    monkeypatch.setattr(bench.run, "execute", lambda run: {"gan-s0": "completed"})
     args = ["run", "--models", "gan", "--dataset", "synthetic", "--device", "cpu", "--no-progress"]
     monkeypatch.setattr(bench.report, "build_report", lambda dirs, out_dir=None: build_report(dirs, out_dir,
                                                                                               plots=False))

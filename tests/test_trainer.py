@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 from bench_plugins.gan import GAN, GANConfig
+from conftest import train_settings
 
-from bench.budget import parse_budget
 from bench.data.batches import DeviceBatches
 from bench.data.synthetic import synthetic_images
-from bench.results import read_json, read_jsonl
-from bench.trainer import Diverged, Trainer, TrainSettings
+from bench.store import read_json, read_jsonl
+from bench.trainer import Diverged, Trainer
 
 TINY = GANConfig(width=8, latent=16)
 
@@ -26,7 +26,7 @@ TINY = GANConfig(width=8, latent=16)
 def make_trainer(tmp_path, budget, seed=0, **settings):
     variant = GAN((3, 32, 32), TINY, "cpu", seed)
     batches = DeviceBatches(synthetic_images(256), 16, "cpu", seed=seed)
-    return Trainer(variant, batches, TrainSettings(parse_budget(budget), batch_size=16, **settings),
+    return Trainer(variant, batches, train_settings(budget, batch_size=16, **settings),
                    tmp_path, progress=False)
 
 
@@ -90,7 +90,7 @@ class ExplodingGAN(GAN):
 def test_nan_loss_stops_the_trial_at_its_step(tmp_path):
     variant = ExplodingGAN((3, 32, 32), TINY, "cpu", 0)
     batches = DeviceBatches(synthetic_images(256), 16, "cpu")
-    trainer = Trainer(variant, batches, TrainSettings(parse_budget("100steps"), 16, log_every=10),
+    trainer = Trainer(variant, batches, train_settings("100steps", batch_size=16, log_every=10),
                       tmp_path, progress=False)
     with pytest.raises(Diverged) as err:
         trainer.run()
@@ -160,7 +160,7 @@ def test_bf16_autocast_path_trains(tmp_path, model):
     cls = load_plugins().models.get(model).obj
     variant = cls((3, 32, 32), cls.Config(width=8, latent=16), "cpu", 0)
     batches = DeviceBatches(synthetic_images(64), 8, "cpu")
-    settings = TrainSettings(parse_budget("4steps"), batch_size=8, log_every=2, amp=True)
+    settings = train_settings("4steps", batch_size=8, log_every=2, amp=True)
     Trainer(variant, batches, settings, tmp_path, progress=False).run()
     rows = read_jsonl(tmp_path / "log.jsonl")
     assert len(rows) == 2 and all(v is not None for r in rows for v in r.values())
@@ -169,7 +169,7 @@ def test_bf16_autocast_path_trains(tmp_path, model):
 def _three_steps(tmp_path, **settings):
     variant = GAN((3, 32, 32), TINY, "cpu", 0)
     batches = DeviceBatches(synthetic_images(64), 16, "cpu")
-    trainer = Trainer(variant, batches, TrainSettings(parse_budget("3steps"), batch_size=16, log_every=1,
+    trainer = Trainer(variant, batches, train_settings("3steps", batch_size=16, log_every=1,
                                                       **settings), tmp_path, progress=False)
     trainer.run()
     losses = [[r["loss_d"], r["loss_g"]] for r in read_jsonl(tmp_path / "log.jsonl")]
@@ -205,7 +205,7 @@ def test_torch_compile_path_trains_like_eager_on_cpu(tmp_path):
 
 
 def test_append_after_a_half_written_row_keeps_the_new_row(tmp_path):
-    from bench.results import append_jsonl
+    from bench.store import append_jsonl
 
     path = tmp_path / "metrics.jsonl"
     append_jsonl(path, {"a": 1})

@@ -3,6 +3,13 @@
 A dataset plugin registers ``loader(request) -> Dataset``; see ``builtin.py``.
 """
 
-from bench.data.dataset import Dataset, DatasetError, DatasetRequest, ImageSet, parse_dataset_spec
+from bench.data.dataset import (
+    Dataset,
+    DatasetError,
+    DatasetRequest,
+    ImageSet,
+    open_dataset,
+    parse_dataset_spec,
+)
 
-__all__ = ["Dataset", "DatasetError", "DatasetRequest", "ImageSet", "parse_dataset_spec"]
+__all__ = ["Dataset", "DatasetError", "DatasetRequest", "ImageSet", "open_dataset", "parse_dataset_spec"]

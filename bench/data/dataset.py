@@ -43,6 +43,23 @@ def parse_dataset_spec(spec: str) -> tuple[str, str | None]:
     return name, (arg if sep else None)
 
 
+def open_dataset(registry, spec: str, *, data_dir: str | None = None, resolution: int | None = None,
+                 subset: int | None = None, download: bool = True) -> Dataset:
+    """The dataset ``spec`` (``name[:argument]``) from a registry of loaders, with its training
+    split loaded now, so that data errors come before anything else happens."""
+    name, argument = parse_dataset_spec(spec)
+    if name not in registry:
+        raise DatasetError(
+            f"unknown dataset {name!r}; registered: {', '.join(registry.names())} "
+            "(imagefolder takes a path: imagefolder:/path/to/images)"
+        )
+    request = DatasetRequest(name=name, argument=argument, data_dir=Path(data_dir) if data_dir else None,
+                             resolution=resolution, limit=subset, download=download)
+    dataset = registry.get(name).obj(request)
+    dataset.split("train")
+    return dataset
+
+
 def content_hash(images: torch.Tensor) -> str:
     """sha256 of the pixels (uint8, NCHW, C-contiguous), first 16 hex digits."""
     data = images.contiguous().numpy().tobytes()

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from bench.executors.base import Executor
+from bench.store import record_trial
+from bench.store.rows import read_rows
+from bench.trial import RunContext, TrialSpec, finished_status, run_trial
 
-def execute_local(run) -> dict[str, str]:
-    """Run every unfinished trial; returns ``{trial: status}``."""
-    from bench.runner import run_trial
 
-    statuses = {}
-    for model in run.config.models:
-        for seed in run.config.seeds:
-            statuses[f"{model}-s{seed}"] = run_trial(run, model, seed)
-    return statuses
+class LocalExecutor(Executor):
+    name = "local"
+
+    def execute(self, ctx: RunContext, trials: list[TrialSpec]) -> dict[str, str]:
+        statuses = {}
+        for spec in trials:
+            done = finished_status(ctx, spec, read_rows(ctx.directory))
+            if done is not None:
+                statuses[spec.name] = done
+                continue
+            result = run_trial(ctx, spec)
+            record_trial(ctx.directory, spec.name, result.entry)
+            statuses[spec.name] = result.status
+        return statuses

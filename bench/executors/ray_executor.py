@@ -4,11 +4,11 @@ Data movement: everything travels through Ray, never through a shared path.
 
 - The driver (``bench run``) owns the run folder; workers never read or write it, so they
   need no filesystem in common with it.
-- A task trains its trial with the ordinary local code (``bench.runner.run_trial``) in a
-  scratch copy of the run folder on its worker, then returns the trial's metrics rows and
+- A task trains its trial with the ordinary code (``bench.trial.run_trial``) in a scratch
+  run folder on its worker, then returns the trial's metrics rows, its manifest entry and
   the bytes of every file in its trial folder; the driver writes them into the run folder
-  (rows appended to ``metrics.jsonl``, files into ``trials/<model>-s<seed>/``, the trial's
-  entry in ``manifest.json``), exactly as the local executor would have.
+  (rows appended to ``metrics.jsonl``, files into ``trials/<trial>/``, the entry in
+  ``manifest.json``), exactly as the local executor would have.
 - While it trains, a thread in the task sends each new checkpoint (with ``log.jsonl`` and
   the rows so far) to a small store actor; the driver polls the store and mirrors them into
   the run folder. A task retried after its worker died (``--max-retries``) starts from the
@@ -30,23 +30,76 @@ import tempfile
 import threading
 from pathlib import Path
 
-from bench.results import _atomic_write, append_jsonl, read_json, read_jsonl, trial_dir, write_json
+import torch
+
+from bench.config import RunConfig, RunError
+from bench.data import open_dataset
+from bench.device import DeviceError, device_name, measure_peak_flops, resolve_device
+from bench.evaluation import Evaluator
+from bench.executors.base import Executor
+from bench.executors.ray_options import RayOptions
+from bench.plugins import load_plugins
+from bench.store import (
+    CHECKPOINT_FILE,
+    LOG_FILE,
+    METRICS_FILE,
+    atomic_write,
+    read_jsonl,
+    record_trial,
+    write_status,
+)
+from bench.store.rows import append_row, read_rows, trial_rows
+from bench.store.status import FAILED, INTERRUPTED, RUNNING
+from bench.trial import RunContext, TrialSpec, finished_status, record_failure, run_trial
 
 POLL_SECONDS = 1.0  # driver: how often the store is asked for new checkpoints
 MIRROR_SECONDS = 0.1  # worker: how often the trial folder is checked for a new checkpoint
-CHECKPOINT = "checkpoint.pt"
+RAY_INSTALL_HINT = "pip install 'bench-gen[ray]' (or pip install ray)"
 
 
 def _import_ray():
     try:
         import ray
         import ray.exceptions  # noqa: F401  (ray.exceptions.RayTaskError, below)
-    except ImportError as exc:  # check_executor says this before the run starts
-        from bench.executors import RAY_INSTALL_HINT
-        from bench.runner import RunError
-
+    except ImportError as exc:
         raise RunError(f"--executor ray needs Ray ({exc}): {RAY_INSTALL_HINT}") from None
     return ray
+
+
+class RayExecutor(Executor):
+    name = "ray"
+    Options = RayOptions
+
+    def check(self) -> None:
+        o = self.options
+        if not o.cpus_per_trial > 0:
+            raise RunError("--cpus-per-trial must be more than 0")
+        if o.gpus_per_trial < 0:
+            raise RunError("--gpus-per-trial must be 0 or more")
+        if o.max_retries < 0:
+            raise RunError("--max-retries must be 0 or more")
+        try:
+            __import__("ray")
+        except ImportError:
+            raise RunError(f"--executor ray needs Ray, which is not installed here: {RAY_INSTALL_HINT}"
+                           ) from None
+
+    def driver_device(self, spec: str) -> torch.device:
+        """The trials train on the workers (which check ``--device`` themselves): a driver
+        without CUDA can still schedule a CUDA run, and describes itself as the CPU."""
+        try:
+            return resolve_device(spec)
+        except DeviceError:
+            if not str(spec).strip().lower().startswith("cuda"):
+                raise
+            return torch.device("cpu")
+
+    def trains_on_cuda(self, spec: str) -> bool:
+        """Ray hides the GPUs from a task that asks for none."""
+        return bool(self.options.gpus_per_trial) and spec.strip().lower() != "cpu"
+
+    def execute(self, ctx: RunContext, trials: list[TrialSpec]) -> dict[str, str]:
+        return execute_ray(ctx, trials, self.options)
 
 
 # ---------------------------------------------------------------------------------------
@@ -87,27 +140,26 @@ class TrialStore:
 # ---------------------------------------------------------------------------------------
 # The worker side.
 
-_PREPARED: dict = {}  # per worker process: config -> (plugins, dataset, device, evaluator)
+_CONTEXTS: dict = {}  # per worker process: config -> RunContext (plugins, dataset, evaluator)
 _PEAK_FLOPS: dict = {}  # per worker process: (device name, dtype) -> FLOP/s
 
 
-def _prepared(config):
-    from bench.evaluation import Evaluator
-    from bench.runner import prepare_run
+def _worker_context(config: RunConfig) -> RunContext:
+    """The run rebuilt from its config, once per worker process (Inception and the reference
+    features are loaded once, however many trials the worker runs)."""
+    key = json.dumps(config.as_dict(), sort_keys=True, default=str)
+    if key not in _CONTEXTS:
+        plugins = load_plugins(config.plugin_files)
+        dataset = open_dataset(plugins.datasets, config.dataset, data_dir=config.data_dir,
+                               resolution=config.resolution, subset=config.subset, download=config.download)
+        device = resolve_device(config.device)
+        evaluator = Evaluator(config.eval_settings(), dataset, device, plugins.metric_objects())
+        _CONTEXTS[key] = RunContext(Path("."), config, plugins, dataset, device, evaluator, progress=False)
+    return _CONTEXTS[key]
 
-    key = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
-    if key not in _PREPARED:
-        plugins, dataset, device = prepare_run(config, progress=False)
-        _PREPARED[key] = (plugins, dataset, device, Evaluator(config.eval_settings(), dataset, device))
-    return _PREPARED[key]
 
-
-def _peak_flops(config, device, driver: dict) -> float:
+def _peak_flops(config: RunConfig, device: torch.device, driver: dict) -> float:
     """MFU's denominator: the driver's measurement if this is the same device, else measured here."""
-    import torch
-
-    from bench.device import device_name, measure_peak_flops
-
     name = device_name(device)
     if name == driver.get("name") and driver.get("peak_flops"):
         return driver["peak_flops"]
@@ -115,19 +167,6 @@ def _peak_flops(config, device, driver: dict) -> float:
     if (name, dtype) not in _PEAK_FLOPS:
         _PEAK_FLOPS[name, dtype] = measure_peak_flops(device, dtype)
     return _PEAK_FLOPS[name, dtype]
-
-
-def _complete_rows(path: Path) -> list[dict]:
-    """The complete lines of a JSON-lines file that may be being appended to."""
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_bytes().split(b"\n")[:-1]:
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue
-    return rows
 
 
 def _folder_files(directory: Path, skip=()) -> dict[str, bytes]:
@@ -155,17 +194,17 @@ class _Mirror(threading.Thread):
                 return None
             return s.st_mtime_ns, s.st_size, s.st_ino
 
-        return stat(self.directory / CHECKPOINT), stat(self.metrics)
+        return stat(self.directory / CHECKPOINT_FILE), stat(self.metrics)
 
     def push_if_changed(self) -> None:
         key = self._key()
         if key[0] is None or key == self._last:
             return
-        files = {CHECKPOINT: (self.directory / CHECKPOINT).read_bytes()}
-        if (self.directory / "log.jsonl").exists():
-            files["log.jsonl"] = (self.directory / "log.jsonl").read_bytes()
+        files = {CHECKPOINT_FILE: (self.directory / CHECKPOINT_FILE).read_bytes()}
+        if (self.directory / LOG_FILE).exists():
+            files[LOG_FILE] = (self.directory / LOG_FILE).read_bytes()
         # wait for it: a worker that dies right after still leaves this checkpoint behind
-        self.ray.get(self.store.put.remote(self.trial, files, _complete_rows(self.metrics)))
+        self.ray.get(self.store.put.remote(self.trial, files, read_jsonl(self.metrics, growing=True)))
         self._last = key
 
     def run(self):
@@ -176,50 +215,39 @@ class _Mirror(threading.Thread):
                 print(f"bench: {self.trial}: checkpoint not sent to the driver ({exc})", file=sys.stderr)
 
 
-def run_trial_task(config_dict: dict, run_name: str, model: str, seed: int, store, driver: dict) -> dict:
+def run_trial_task(config_dict: dict, run_name: str, spec_dict: dict, store, driver: dict) -> dict:
     """One trial on a Ray worker, in a scratch run folder; returns what the driver writes."""
     import ray
-    import torch
 
-    from bench.device import device_name
-    from bench.runner import Run, RunConfig, run_trial
-
-    config = RunConfig(**config_dict)
-    config.executor = "local"  # this process trains the trial itself
-    torch.set_num_threads(max(1, int(config.cpus_per_trial)))
-    trial = f"{model}-s{seed}"
+    config = RunConfig.from_dict(config_dict)
+    torch.set_num_threads(max(1, int(config.executor_options.get("cpus_per_trial", 1))))
+    spec = TrialSpec(**spec_dict)
     node = {"hostname": socket.gethostname(), "node_id": ray.get_runtime_context().get_node_id(),
             "pid": os.getpid()}
-    start = ray.get(store.begin.remote(trial, node))
+    start = ray.get(store.begin.remote(spec.name, node))
 
-    plugins, dataset, device, evaluator = _prepared(config)
+    shared = _worker_context(config)
     with tempfile.TemporaryDirectory(prefix="bench-trial-") as scratch:
-        run = Run(Path(scratch) / run_name, config, plugins, dataset, device, progress=False,
-                  peak_flops=_peak_flops(config, device, driver))
-        run.evaluator = evaluator  # Inception and reference features, loaded once per worker
-        directory = trial_dir(run.directory, model, seed)
+        ctx = dataclasses.replace(shared, directory=Path(scratch) / run_name,
+                                  peak_flops=_peak_flops(config, shared.device, driver))
+        directory = ctx.trial_dir(spec)
         directory.mkdir(parents=True)
-        write_json(run.manifest_path, {"trials": {}})
-        run.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in start["rows"]))
+        (ctx.directory / METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in start["rows"]))
         for name, data in start["files"].items():
             (directory / name).write_bytes(data)
 
-        mirror = _Mirror(ray, store, trial, directory, run.metrics_path)
+        mirror = _Mirror(ray, store, spec.name, directory, ctx.directory / METRICS_FILE)
         mirror.start()
         try:
-            status = run_trial(run, model, seed)
+            result = run_trial(ctx, spec)
         finally:
             mirror.finished.set()
             mirror.join()
-        entry = read_json(run.manifest_path)["trials"].get(trial)
-        if entry is not None:
-            entry.update(node=node["hostname"], attempts=start["attempt"])
         return {
-            "status": status,
-            "rows": read_jsonl(run.metrics_path),
+            "status": result.status,
+            "rows": read_rows(ctx.directory),
             "files": _folder_files(directory),
-            "trial": entry,
-            "device": device_name(device),
+            "entry": {**result.entry, "node": node["hostname"], "attempts": start["attempt"]},
         }
 
 
@@ -227,9 +255,9 @@ def run_trial_task(config_dict: dict, run_name: str, model: str, seed: int, stor
 # The driver side.
 
 
-def _worker_config(run) -> dict:
+def _worker_config(ctx: RunContext) -> dict:
     """The run's config with local paths made absolute (workers start in other folders)."""
-    config = dataclasses.asdict(run.config)
+    config = ctx.config.as_dict()
 
     def absolute(value):
         return str(Path(value).expanduser().resolve())
@@ -237,7 +265,7 @@ def _worker_config(run) -> dict:
     for key in ("data_dir", "fid_weights"):
         if config.get(key):
             config[key] = absolute(config[key])
-    if config["eval_ref"] not in run.dataset.splits and Path(config["eval_ref"]).expanduser().exists():
+    if config["eval_ref"] not in ctx.dataset.splits and Path(config["eval_ref"]).expanduser().exists():
         config["eval_ref"] = absolute(config["eval_ref"])
     name, sep, argument = config["dataset"].partition(":")
     if name == "imagefolder" and argument:
@@ -246,84 +274,74 @@ def _worker_config(run) -> dict:
     return config
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    _atomic_write(path, lambda f: f.write(data))
-
-
-def execute_ray(run) -> dict[str, str]:
+def execute_ray(ctx: RunContext, trials: list[TrialSpec], options: RayOptions) -> dict[str, str]:
     """Run every unfinished trial as a Ray task; returns ``{trial: status}``."""
     ray = _import_ray()
     started = False
     if not ray.is_initialized():
         try:
-            ray.init(address=run.config.ray_address or None, log_to_driver=True)
+            ray.init(address=options.ray_address or None, log_to_driver=True)
         except Exception as exc:
-            from bench.runner import RunError
-
-            where = run.config.ray_address or os.environ.get("RAY_ADDRESS") or "a new local Ray"
+            where = options.ray_address or os.environ.get("RAY_ADDRESS") or "a new local Ray"
             raise RunError(f"could not start or reach Ray ({where}): {type(exc).__name__}: {exc}; "
-                           f"fix --ray-address, then continue with: bench run --resume {run.directory}"
+                           f"fix --ray-address, then continue with: bench run --resume {ctx.directory}"
                            ) from None
         started = True
     try:
-        return _Driver(run, ray).execute()
+        return _Driver(ctx, trials, options, ray).execute()
     finally:
         if started:
             ray.shutdown()
 
 
 class _Driver:
-    def __init__(self, run, ray):
-        self.run, self.ray = run, ray
+    def __init__(self, ctx: RunContext, trials: list[TrialSpec], options: RayOptions, ray):
+        self.ctx, self.trials, self.options, self.ray = ctx, trials, options, ray
         self.written: dict[str, int] = {}  # trial -> its rows already in metrics.jsonl
         self.seen: dict[str, int] = {}  # trial -> last store version mirrored
         self.attempts: dict[str, int] = {}
-        self.pending: dict = {}  # object ref -> (model, seed)
+        self.pending: dict = {}  # object ref -> TrialSpec
 
     def say(self, message: str) -> None:
-        if self.run.progress:
+        if self.ctx.progress:
             print(f"bench: {message}", file=sys.stderr, flush=True)
 
     def execute(self) -> dict[str, str]:
-        from bench.device import device_name
-
-        ray, run, config = self.ray, self.run, self.run.config
+        ray, ctx, options = self.ray, self.ctx, self.options
         self._check_resources()
         statuses: dict[str, str] = {}
-        rows = read_jsonl(run.metrics_path)
+        rows = read_rows(ctx.directory)
         store = ray.remote(num_cpus=0)(TrialStore).remote()
         self.store = store
         task = ray.remote(run_trial_task).options(
-            num_cpus=config.cpus_per_trial, num_gpus=config.gpus_per_trial,
-            max_retries=config.max_retries, retry_exceptions=False,
+            num_cpus=options.cpus_per_trial, num_gpus=options.gpus_per_trial,
+            max_retries=options.max_retries, retry_exceptions=False,
         )
-        worker_config = _worker_config(run)
-        driver = {"name": device_name(run.device), "peak_flops": run.peak_flops}
+        worker_config = _worker_config(ctx)
+        driver = {"name": device_name(ctx.device), "peak_flops": ctx.peak_flops}
         try:
-            for model in config.models:
-                for seed in config.seeds:
-                    trial = f"{model}-s{seed}"
-                    finished = self._finished(model, seed)
-                    if finished:
-                        statuses[trial] = finished
-                        continue
-                    trial_rows = [r for r in rows if r.get("model") == model and r.get("seed") == seed]
-                    files = _folder_files(trial_dir(run.directory, model, seed), skip=("status.json",))
-                    ray.get(store.seed.remote(trial, files, trial_rows))
-                    self.written[trial] = len(trial_rows)
-                    ref = task.remote(worker_config, run.directory.name, model, seed, store, driver)
-                    self.pending[ref] = (model, seed)
+            for spec in self.trials:
+                finished = finished_status(ctx, spec, rows)
+                if finished:
+                    statuses[spec.name] = finished
+                    continue
+                own_rows = trial_rows(rows, spec.name)
+                files = _folder_files(ctx.trial_dir(spec), skip=("status.json",))
+                ray.get(store.seed.remote(spec.name, files, own_rows))
+                self.written[spec.name] = len(own_rows)
+                ref = task.remote(worker_config, ctx.directory.name, spec.as_dict(), store, driver)
+                self.pending[ref] = spec
             self.say(f"{len(self.pending)} trial(s) submitted to Ray "
-                     f"({config.cpus_per_trial:g} CPU, {config.gpus_per_trial:g} GPU each)")
+                     f"({options.cpus_per_trial:g} CPU, {options.gpus_per_trial:g} GPU each)")
             total, done = len(self.pending), 0
             while self.pending:
                 ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=POLL_SECONDS)
                 self._sync()
                 for ref in ready:
-                    model, seed = self.pending.pop(ref)
-                    statuses[f"{model}-s{seed}"] = status = self._collect(ref, model, seed)
+                    spec = self.pending.pop(ref)
+                    statuses[spec.name] = status = self._collect(ref, spec)
                     done += 1
-                    self.say(f"{model}-s{seed}: {status} ({done}/{total})")
+                    self.say(f"{spec.name}: {status} ({done}/{total})")
         except KeyboardInterrupt:
             self._interrupt()
             raise
@@ -332,110 +350,76 @@ class _Driver:
                 ray.kill(store)
             except Exception:
                 pass
-        return {f"{m}-s{s}": statuses[f"{m}-s{s}"] for m in config.models for s in config.seeds
-                if f"{m}-s{s}" in statuses}
+        return {spec.name: statuses[spec.name] for spec in self.trials if spec.name in statuses}
 
     def _check_resources(self) -> None:
-        config = self.run.config
+        options = self.options
         try:
             available = self.ray.cluster_resources()
         except Exception:
             return
-        for kind, wanted in (("CPU", config.cpus_per_trial), ("GPU", config.gpus_per_trial)):
+        for kind, wanted in (("CPU", options.cpus_per_trial), ("GPU", options.gpus_per_trial)):
             if wanted and available.get(kind, 0) < wanted:
                 print(f"warning: each trial asks for {wanted:g} {kind} but the Ray cluster has "
                       f"{available.get(kind, 0):g}; trials wait until it has them "
                       f"(see --{kind.lower()}s-per-trial)", file=sys.stderr)
 
-    def _finished(self, model: str, seed: int) -> str | None:
-        """As ``run_trial``: a finished trial is kept; one killed after its row is completed."""
-        from bench.runner import FINISHED, _row_exists
-
-        status_path = trial_dir(self.run.directory, model, seed) / "status.json"
-        if status_path.exists():
-            status = read_json(status_path)["status"]
-            if status in FINISHED:
-                return status
-        if _row_exists(self.run, model, seed, "final"):
-            write_json(status_path, {"status": "completed", "message": ""})
-            return "completed"
-        return None
-
     def _append_rows(self, trial: str, rows: list) -> None:
         for row in rows[self.written[trial]:]:
-            append_jsonl(self.run.metrics_path, row)
+            append_row(self.ctx.directory, row)
         self.written[trial] = max(self.written[trial], len(rows))
 
     def _sync(self) -> None:
         """Mirror the checkpoints, logs and rows that running trials sent to the store."""
-        pending = {f"{m}-s{s}": (m, s) for m, s in self.pending.values()}
+        pending = {spec.name: spec for spec in self.pending.values()}
         updates = self.ray.get(self.store.updates.remote(self.seen))
         for trial, state in updates.items():
             self.seen[trial] = state["version"]
             if trial not in pending or not state["attempts"]:  # finished, or not started yet
                 continue
-            directory = trial_dir(self.run.directory, *pending[trial])
+            directory = self.ctx.trial_dir(pending[trial])
             directory.mkdir(parents=True, exist_ok=True)
             if state["attempts"] > self.attempts.get(trial, 0):
                 self.attempts[trial] = state["attempts"]
-                write_json(directory / "status.json", {"status": "running", "message": ""})
+                write_status(directory, RUNNING)
                 if state["attempts"] > 1:
                     self.say(f"{trial}: worker lost; retry {state['attempts'] - 1} on "
                              f"{state['node']['hostname']} from its last checkpoint")
             for name, data in state["files"].items():
-                _write_bytes(directory / name, data)
+                atomic_write(directory / name, data)
             self._append_rows(trial, state["rows"])
 
-    def _collect(self, ref, model: str, seed: int) -> str:
-        trial = f"{model}-s{seed}"
+    def _collect(self, ref, spec: TrialSpec) -> str:
         try:
             payload = self.ray.get(ref)
         except self.ray.exceptions.RayTaskError as exc:
             cause = getattr(exc, "cause", None)
             message = (f"{type(cause).__name__}: {cause}" if isinstance(cause, BaseException)
                        else str(exc).strip().splitlines()[-1])
-            return self._record_failure(model, seed, message, str(exc))
+            return self._record_failure(spec, message, str(exc))
         except self.ray.exceptions.RayError as exc:
             message = (f"{type(exc).__name__}: the trial's worker was lost "
-                       f"(retried {self.run.config.max_retries} time(s))")
-            return self._record_failure(model, seed, message, str(exc))
+                       f"(retried {self.options.max_retries} time(s))")
+            return self._record_failure(spec, message, str(exc))
         finally:
-            self.store.forget.remote(trial)
-        directory = trial_dir(self.run.directory, model, seed)
+            self.store.forget.remote(spec.name)
+        directory = self.ctx.trial_dir(spec)
         directory.mkdir(parents=True, exist_ok=True)
         files = payload["files"]
         for name, data in files.items():
             if name != "status.json":
-                _write_bytes(directory / name, data)
-        self._append_rows(trial, payload["rows"])
+                atomic_write(directory / name, data)
+        self._append_rows(spec.name, payload["rows"])
         if "status.json" in files:
-            _write_bytes(directory / "status.json", files["status.json"])
-        if payload["trial"] is not None:
-            manifest = read_json(self.run.manifest_path)
-            manifest["trials"][trial] = payload["trial"]
-            write_json(self.run.manifest_path, manifest)
+            atomic_write(directory / "status.json", files["status.json"])
+        record_trial(self.ctx.directory, spec.name, payload["entry"])
         return payload["status"]
 
-    def _record_failure(self, model: str, seed: int, message: str, details: str) -> str:
+    def _record_failure(self, spec: TrialSpec, message: str, details: str) -> str:
         """A trial whose task raised or whose worker could not be replaced: ``failed``."""
-        from bench.results import load_torch
-        from bench.runner import TrialOutcome, _final_row, _record_trial
-        from bench.trainer import Usage
-
-        directory = trial_dir(self.run.directory, model, seed)
-        directory.mkdir(parents=True, exist_ok=True)
-        outcome = TrialOutcome(status="failed", message=message)
-        if (directory / CHECKPOINT).exists():  # how far it got, from its last checkpoint
-            try:
-                outcome.usage = Usage(**load_torch(directory / CHECKPOINT)["usage"])
-            except Exception:
-                pass
-        (directory / "error.txt").write_text(details)
-        print(f"bench: trial {model} seed {seed} failed: {message}", file=sys.stderr)
-        append_jsonl(self.run.metrics_path, _final_row(self.run, model, seed, outcome, directory))
-        write_json(directory / "status.json", {"status": "failed", "message": message})
-        _record_trial(self.run, f"{model}-s{seed}", outcome)
-        return "failed"
+        result = record_failure(self.ctx, spec, message, details)
+        record_trial(self.ctx.directory, spec.name, result.entry)
+        return FAILED
 
     def _interrupt(self) -> None:
         """Ctrl-C: cancel what is outstanding, keep what reached the store, mark it resumable."""
@@ -448,8 +432,7 @@ class _Driver:
             self._sync()
         except BaseException:
             pass
-        for model, seed in self.pending.values():
-            directory = trial_dir(self.run.directory, model, seed)
+        for spec in self.pending.values():
+            directory = self.ctx.trial_dir(spec)
             if directory.is_dir():
-                write_json(directory / "status.json",
-                           {"status": "interrupted", "message": "interrupted; resume with --resume"})
+                write_status(directory, INTERRUPTED, "interrupted; resume with --resume")

@@ -19,7 +19,6 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from bench.metrics.errors import MetricsError
 from bench.metrics.features import DEFAULT_BATCH_SIZE, extract_features
 from bench.metrics.fidelity import fid_statistics
 from bench.metrics.inception import POOL3
+from bench.store import atomic_write
 
 CACHE_ENV = "BENCH_CACHE_DIR"
 FORMAT = 1  # bump when the entry layout changes
@@ -99,7 +99,8 @@ def load_entry(path: Path, key: ReferenceKey) -> torch.Tensor | None:
     try:
         entry = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        warnings.warn(f"ignoring unreadable reference cache entry {path}: {exc}", stacklevel=3)
+        warnings.warn(f"reference cache entry {path} is unreadable (damaged: {type(exc).__name__}); "
+                      "it is not trusted and is recomputed", stacklevel=3)
         return None
     features = entry.get("features") if isinstance(entry, dict) else None
     problem = None
@@ -123,25 +124,12 @@ def load_entry(path: Path, key: ReferenceKey) -> torch.Tensor | None:
 
 
 def save_entry(path: Path, key: ReferenceKey, features: torch.Tensor) -> None:
-    """Write an entry atomically: a temporary file in the same folder, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write an entry atomically (a reader never sees half of it)."""
     features = features.contiguous()
     if features.untyped_storage().nbytes() != features.numel() * features.element_size():
         features = features.clone()  # a view: save only its own values, not the whole storage
     entry = {"format": FORMAT, "key": key.as_dict(), "features": features}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(entry, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write(path, lambda f: torch.save(entry, f))
 
 
 def reference_features(

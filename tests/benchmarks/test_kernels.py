@@ -18,15 +18,16 @@ import pytest
 import torch
 
 from bench import perf
+from bench.config import RunConfig
 from bench.data.synthetic import synthetic_images
 from bench.plugins import load_plugins
-from bench.trainer import TrainSettings, make_batches
+from bench.trainer import make_batches
 
 MODELS = ["gan", "vae", "vaegan", "arvae"]
 BATCH = 128
 
 
-SETTINGS = TrainSettings(budget=None, batch_size=BATCH)  # the trainer's defaults (channels_last on)
+SETTINGS = RunConfig(batch_size=BATCH).train_settings()  # the trainer's defaults (channels_last on)
 
 
 def make_variant(name):

@@ -1,0 +1,88 @@
+"""The built-in metrics, registered through the same hook a third-party metric uses.
+
+Each is a function of an ``EvalContext`` (``bench.evaluation``), which generates the samples,
+extracts their Inception pool3 features and loads the reference features once per
+evaluation, however many metrics use them. All sample metrics compare ``--eval-samples``
+generated images with the reference (``--eval-ref``, ``--ref-samples``); the numbers are
+computed by torch-fidelity's own functions (``bench.metrics.fidelity``).
+
+This module imports no torch at load time: reports read the column declarations below for run
+folders older than the manifest's own ``columns``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from bench.hookspecs import hookimpl
+from bench.metric import Metric
+from bench.store.columns import Column
+
+
+def fid(ctx) -> dict:
+    """FID (Heusel et al. 2017) and FID-infinity (Chong & Forsyth 2020: FID on 15 subsample
+    sizes, a line against 1/N, extrapolated to 1/N = 0), from the same features."""
+    from bench.metrics.fidelity import fid_from_statistics, fid_infinity_from_features, fid_statistics
+
+    features, reference = ctx.sample_features, ctx.reference_statistics
+    return {
+        "fid": fid_from_statistics(fid_statistics(features), reference),
+        "fid_infinity": fid_infinity_from_features(features, reference, seed=ctx.noise_seed).fid_infinity,
+    }
+
+
+def kid(ctx) -> dict:
+    """KID (Binkowski et al. 2018): mean and std over subsets of min(1000, N) images."""
+    from bench.metrics.fidelity import kid_from_features
+
+    real = ctx.reference.features
+    result = kid_from_features(ctx.sample_features, real,
+                               subset_size=min(1000, len(ctx.sample_features), len(real)))
+    return {"kid_mean": result.mean, "kid_std": result.std}
+
+
+def precision_recall(ctx) -> dict:
+    """Improved precision and recall (Kynkäänniemi et al. 2019), k = 3, on Inception features."""
+    from bench.metrics.fidelity import precision_recall_from_features
+
+    result = precision_recall_from_features(ctx.sample_features, ctx.reference.features)
+    return {"precision": result.precision, "recall": result.recall}
+
+
+def reconstruction(ctx) -> dict:
+    """Pixel MSE (images in [0, 1]) and PSNR of held-out test images, and the FID of the
+    reconstructions against their originals (NaN with --eval-samples 0)."""
+    import torch
+
+    from bench.metrics.fidelity import fid_from_statistics, fid_statistics
+
+    x, x_hat = ctx.recon_originals_float, ctx.reconstructions
+    mse = ((x_hat - x) / 2).pow(2).flatten(1).mean(1).double()
+    row = {"recon_mse": float(mse.mean()),
+           "recon_psnr": float((10 * torch.log10(1.0 / mse.clamp_min(1e-12))).mean()),
+           "recon_fid": math.nan}
+    if ctx.settings.samples > 0 and len(x) > 1:
+        real = ctx.recon_reference_statistics  # the originals' features are cached like a reference
+        row["recon_fid"] = fid_from_statistics(fid_statistics(ctx.reconstruction_features), real)
+    return row
+
+
+BUILTIN_METRICS = {
+    "fid": Metric(fid, (Column("fid", "FID", "lower"),
+                        Column("fid_infinity", "FID-infinity", "lower"))),
+    "kid": Metric(kid, (Column("kid_mean", "KID", "lower", name="kid"),
+                        Column("kid_std", "KID standard deviation over subsets", summary=False))),
+    "precision-recall": Metric(precision_recall, (Column("precision", "precision", "higher"),
+                                                  Column("recall", "recall", "higher"))),
+    "reconstruction": Metric(reconstruction, (
+        Column("recon_mse", "reconstruction MSE", "lower", "pixels in [0, 1]"),
+        Column("recon_psnr", "reconstruction PSNR", "higher", "dB"),
+        Column("recon_fid", "reconstruction FID", "lower"),
+    ), needs="encoder"),
+}
+
+
+@hookimpl
+def bench_register_metrics(register):
+    for name, metric in BUILTIN_METRICS.items():
+        register(name, metric)

@@ -1,0 +1,213 @@
+"""A run: every requested trial trained under one budget, in one run folder.
+
+    prepare_run(config)       check everything a run needs, before anything is written
+    start_run(config, ...)    the run folder and its manifest -> a RunContext
+    open_run(run_dir)         an existing run folder, for ``--resume``
+    plan_trials(config)       the trials: every model x seed
+    execute(ctx)              every unfinished trial, through the configured executor
+
+The executor (``bench.executors``) runs each trial with ``bench.trial.run_trial``, which
+writes through ``bench.store``; nothing below this module imports it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import torch
+
+from bench.config import RunConfig, RunError
+from bench.data import Dataset, open_dataset
+from bench.device import device_name, machine_description, measure_peaks
+from bench.evaluation import Evaluator
+from bench.executors import make_executor
+from bench.executors.base import Executor
+from bench.plugins import Plugins, load_plugins
+from bench.store import StoreError, new_run_dir, read_manifest, read_status, write_manifest
+from bench.store.columns import TRIAL_COLUMNS
+from bench.store.provenance import git_commit, versions
+from bench.store.retire import retire_trial
+from bench.store.status import NOT_COMPLETED
+from bench.trial import RunContext, TrialSpec
+from bench.variant import OptionValueError, config_from_dict, resolved_config
+
+
+@dataclasses.dataclass
+class Prepared:
+    """What ``prepare_run`` resolved: loaded once, used by ``start_run``."""
+
+    plugins: Plugins
+    dataset: Dataset
+    device: torch.device
+    executor: Executor
+
+
+def resolve_models(plugins: Plugins, requested: list[str]) -> list[str]:
+    if list(requested) == ["all"]:
+        names = plugins.models.names()
+        if not names:
+            raise RunError("no models are registered; check `bench list` for plugin errors")
+        return names
+    if not requested:
+        raise RunError("--models names no model; give comma-separated names (see `bench list`) or all")
+    unknown = [m for m in requested if m not in plugins.models]
+    if unknown:
+        hint = "".join(f"\n  {failure}" for failure in plugins.failures)
+        hint += "".join(f"\n  {warning}" for warning in plugins.warnings)
+        raise RunError(
+            f"unknown model(s): {', '.join(unknown)}; registered: "
+            f"{', '.join(plugins.models.names()) or 'none'} (use --models all or see `bench list`)"
+            + (f"\nplugins that failed to load or registered nothing:{hint}" if hint else "")
+        )
+    return list(dict.fromkeys(requested))
+
+
+def check_plugin_files(files) -> None:
+    for path in files:
+        if not Path(path).is_file():
+            raise RunError(f"--plugin {path}: no such file; give the path of a Python file that "
+                           "registers plugins with @bench.hookimpl")
+
+
+def _check_options(plugins: Plugins, config: RunConfig) -> None:
+    """``--set`` values converted to their fields' types (so the manifest holds typed values)."""
+    for model, values in config.options.items():
+        if model not in config.models:
+            raise RunError(
+                f"--set names model {model!r}, which is not in this run ({', '.join(config.models)})"
+            )
+        try:
+            parsed = config_from_dict(plugins.models.get(model).obj, values)
+        except OptionValueError as exc:
+            raise RunError(f"--set {model}.{exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise RunError(f"--set {model}: {exc}") from None
+        config.options[model] = {k: getattr(parsed, k) for k in values}
+
+
+def prepare_run(config: RunConfig) -> Prepared:
+    """Check everything a run needs before anything is written; fills in resolved values
+    (model names, typed ``--set`` values, the autocast default)."""
+    check_plugin_files(config.plugin_files)
+    executor = make_executor(config.executor, config.executor_options)
+    plugins = load_plugins(config.plugin_files)
+    config.models = resolve_models(plugins, config.models)
+    _check_options(plugins, config)
+    if config.amp is None:
+        config.amp = executor.trains_on_cuda(config.device)
+    config.train_settings()  # validates the budgets
+    if config.batch_size < 1:
+        raise RunError("--batch-size must be at least 1")
+    device = executor.driver_device(config.device)
+    dataset = open_dataset(plugins.datasets, config.dataset, data_dir=config.data_dir,
+                           resolution=config.resolution, subset=config.subset, download=config.download)
+    config.eval_settings().check(dataset)
+    return Prepared(plugins, dataset, device, executor)
+
+
+def plan_trials(config: RunConfig) -> list[TrialSpec]:
+    return [TrialSpec(model, seed) for model in config.models for seed in config.seeds]
+
+
+def _context(directory: Path, config: RunConfig, prepared: Prepared, peak_flops: float,
+             progress: bool) -> RunContext:
+    evaluator = Evaluator(config.eval_settings(), prepared.dataset, prepared.device,
+                          prepared.plugins.metric_objects())
+    return RunContext(directory, config, prepared.plugins, prepared.dataset, prepared.device, evaluator,
+                      peak_flops, progress)
+
+
+def _models_entry(plugins: Plugins, config: RunConfig) -> dict:
+    """Each variant's family, where it came from, its package's version and resolved config."""
+    out = {}
+    for model in config.models:
+        entry = plugins.models.get(model)
+        out[model] = {"family": entry.obj.family, "source": entry.source, "plugin": entry.plugin,
+                      "version": entry.version,
+                      "config": resolved_config(entry.obj, config.options.get(model))}
+    return out
+
+
+def _columns(plugins: Plugins) -> list[dict]:
+    """Every metric column (registration order), then the trial's cost columns."""
+    columns = [c for metric in plugins.metric_objects().values() for c in metric.columns]
+    return [c.as_dict() for c in (*columns, *TRIAL_COLUMNS)]
+
+
+def start_run(config: RunConfig, results_root: Path, command_line: str, progress: bool = True,
+              prepared: Prepared | None = None) -> RunContext:
+    """Create the run folder and manifest; ``prepared`` is ``prepare_run(config)``'s result
+    when the caller already has it (so the dataset is not loaded twice)."""
+    prepared = prepared or prepare_run(config)
+    device = prepared.device
+    # bf16 autocast trains at the bf16 peak; measured once, before anything else runs.
+    peak_dtype = torch.bfloat16 if config.amp and device.type == "cuda" else torch.float32
+    peaks = measure_peaks(device, peak_dtype)
+    peak_flops = max(peaks.values())
+    try:
+        directory = new_run_dir(Path(results_root), f"{prepared.dataset.name}-{config.budget}")
+    except OSError as exc:
+        raise RunError(f"cannot create a run folder under {results_root} ({exc.strerror or exc}); "
+                       "give a writable folder with --results-dir or BENCH_RESULTS_DIR") from None
+    write_manifest(directory, {
+        "run_id": directory.name,
+        "command_line": command_line,
+        "config": config.as_dict(),
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "device": {
+            "type": device.type,
+            "name": device_name(device),
+            "peak_flops": peak_flops,
+            "peak_flops_by_kernel": peaks,
+            "peak_flops_dtype": str(peak_dtype).removeprefix("torch."),
+            "machine": machine_description(),
+        },
+        "dataset": prepared.dataset.describe(),
+        "budget": config.train_settings().budget.as_dict(),
+        "models": _models_entry(prepared.plugins, config),
+        "columns": _columns(prepared.plugins),
+        "trials": {},
+    })
+    return _context(directory, config, prepared, peak_flops, progress)
+
+
+def open_run(run_dir: Path, progress: bool = True, retry_failed: bool = False) -> RunContext:
+    """Re-open a run from its manifest, for ``--resume``; ``retry_failed`` sets the failed and
+    diverged trials aside (``retired/``) so that they train again from step 0."""
+    run_dir = Path(run_dir)
+    try:
+        manifest = read_manifest(run_dir)
+    except StoreError as exc:
+        raise RunError(str(exc)) from None
+    config = RunConfig.from_dict(manifest["config"])
+    prepared = prepare_run(config)
+    if prepared.dataset.describe()["content_hash"] != manifest["dataset"]["content_hash"]:
+        raise RunError(
+            f"the dataset changed since this run started (content hash "
+            f"{manifest['dataset']['content_hash']} -> {prepared.dataset.describe()['content_hash']}); "
+            "resume with the same data or start a new run"
+        )
+    ctx = _context(run_dir, config, prepared, manifest["device"].get("peak_flops") or math.nan, progress)
+    if retry_failed:
+        for name, _, _ in not_completed(ctx):
+            retire_trial(run_dir, name)
+    return ctx
+
+
+def not_completed(ctx: RunContext) -> list[tuple[str, str, str]]:
+    """``(trial, status, message)`` of every planned trial that finished without completing."""
+    out = []
+    for spec in plan_trials(ctx.config):
+        status = read_status(ctx.trial_dir(spec))
+        if status is not None and status["status"] in NOT_COMPLETED:
+            out.append((spec.name, status["status"], status.get("message", "")))
+    return out
+
+
+def execute(ctx: RunContext) -> dict[str, str]:
+    """Run every unfinished trial with the run's executor; returns ``{trial: status}``."""
+    executor = make_executor(ctx.config.executor, ctx.config.executor_options)
+    return executor.execute(ctx, plan_trials(ctx.config))

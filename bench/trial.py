@@ -1,0 +1,291 @@
+"""One trial: a (model, options, seed) triple trained under the run's budget and evaluated.
+
+``run_trial`` owns a trial's whole life: build the variant, train it (resuming from its
+checkpoint), evaluate it (before, during and after training as the run asks), and write its
+status, metrics rows, sample and reconstruction grids and, if it fails, its traceback. A
+variant that diverges or raises is recorded as such and the caller goes on with the next
+trial. What the trial used is returned as a manifest entry, which the executor records:
+a trial never touches the manifest, so it runs the same in a Ray worker's scratch folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import traceback
+from pathlib import Path
+
+import torch
+from torchvision.utils import save_image
+
+from bench.checkpoint import load_checkpoint
+from bench.config import RunConfig
+from bench.data import Dataset
+from bench.device import device_name, peak_memory_bytes, reset_peak_memory
+from bench.evaluation import Evaluator
+from bench.plugins import Plugins
+from bench.store import (
+    CHECKPOINT_FILE,
+    ERROR_FILE,
+    FINISHED,
+    LOG_FILE,
+    RECONSTRUCTIONS_FILE,
+    SAMPLES_FILE,
+    read_jsonl,
+    read_status,
+    trial_dir,
+    trial_name,
+    write_status,
+)
+from bench.store.rows import append_row, has_row, read_rows
+from bench.store.status import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RUNNING
+from bench.trainer import Diverged, Trainer, Usage, make_batches
+from bench.variant import Variant, config_from_dict
+
+
+@dataclasses.dataclass
+class TrialSpec:
+    """What identifies a trial. ``options`` are the trial's own config overrides, applied over
+    the run's ``--set`` (a sweep gives each sampled setting its own)."""
+
+    model: str
+    seed: int
+    options: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return trial_name(self.model, self.seed, self.options)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class RunContext:
+    """What every trial of a run shares (built once per run by ``bench.run``, and once per
+    worker process by the Ray executor)."""
+
+    directory: Path  # the run folder (a scratch copy on a Ray worker)
+    config: RunConfig
+    plugins: Plugins
+    dataset: Dataset
+    device: torch.device
+    evaluator: Evaluator
+    peak_flops: float = math.nan  # matrix-product FLOP/s of this device, the denominator of MFU
+    progress: bool = True
+
+    def trial_dir(self, spec: TrialSpec) -> Path:
+        return trial_dir(self.directory, spec.name)
+
+    def variant_options(self, spec: TrialSpec) -> dict:
+        """The trial's config overrides: the run's ``--set`` for its model, then its own."""
+        return {**self.config.options.get(spec.model, {}), **spec.options}
+
+
+@dataclasses.dataclass
+class TrialResult:
+    spec: TrialSpec
+    status: str  # completed | diverged | failed
+    message: str
+    entry: dict  # for the manifest's trials.<name>: what the trial used
+
+
+@dataclasses.dataclass
+class _Outcome:
+    """What training and evaluating one trial produced, whether or not it finished."""
+
+    status: str = COMPLETED
+    message: str = ""
+    usage: Usage | None = None
+    diverged_at: int | None = None
+    params: dict = dataclasses.field(default_factory=dict)
+    peak_memory: int | None = None
+    evaluation: dict = dataclasses.field(default_factory=dict)
+
+
+def finished_status(ctx: RunContext, spec: TrialSpec, rows: list[dict] | None = None) -> str | None:
+    """The status of a trial that is already finished (kept as it is by ``--resume``), else None.
+
+    A trial killed between writing its final row and its status file is completed: its
+    status is repaired from the row.
+    """
+    directory = ctx.trial_dir(spec)
+    status = read_status(directory)
+    if status is not None and status["status"] in FINISHED:
+        return status["status"]
+    rows = read_rows(ctx.directory) if rows is None else rows
+    if has_row(rows, spec.name, "final"):
+        write_status(directory, COMPLETED)
+        return COMPLETED
+    return None
+
+
+def run_trial(ctx: RunContext, spec: TrialSpec) -> TrialResult:
+    """Train, evaluate and record one trial (continuing from its checkpoint if it has one)."""
+    directory = ctx.trial_dir(spec)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_status(directory, RUNNING)
+    try:
+        outcome = _train_and_evaluate(ctx, spec, directory)
+    except KeyboardInterrupt:
+        write_status(directory, INTERRUPTED, "interrupted; resume with --resume")
+        raise
+    append_row(ctx.directory, _final_row(ctx, spec, outcome, directory))
+    write_status(directory, outcome.status, outcome.message)
+    return TrialResult(spec, outcome.status, outcome.message, _entry(ctx, spec, outcome))
+
+
+def record_failure(ctx: RunContext, spec: TrialSpec, message: str, details: str) -> TrialResult:
+    """A trial that failed outside ``run_trial`` (its Ray worker was lost for good): its final
+    row, status and error record, with how far its last checkpoint got."""
+    directory = ctx.trial_dir(spec)
+    directory.mkdir(parents=True, exist_ok=True)
+    outcome = _Outcome(status=FAILED, message=message)
+    if (directory / CHECKPOINT_FILE).exists():
+        try:
+            outcome.usage = Usage(**load_checkpoint(directory / CHECKPOINT_FILE)["usage"])
+        except Exception:  # how far it got is a nicety; the failure is recorded either way
+            pass
+    (directory / ERROR_FILE).write_text(details)
+    print(f"bench: trial {spec.name} failed: {message}", file=sys.stderr)
+    append_row(ctx.directory, _final_row(ctx, spec, outcome, directory))
+    write_status(directory, FAILED, message)
+    return TrialResult(spec, FAILED, message, _entry(ctx, spec, outcome))
+
+
+def build_variant(ctx: RunContext, spec: TrialSpec) -> Variant:
+    cls = ctx.plugins.models.get(spec.model).obj
+    return cls(ctx.dataset.image_shape, config_from_dict(cls, ctx.variant_options(spec)), ctx.device,
+               spec.seed)
+
+
+def _train_and_evaluate(ctx: RunContext, spec: TrialSpec, directory: Path) -> _Outcome:
+    """Train under the budget, then evaluate; a diverging or raising variant is recorded."""
+    outcome = _Outcome()
+    settings = ctx.config.train_settings()
+    trainer = variant = None
+    try:
+        variant = build_variant(ctx, spec)
+        outcome.params = variant.parameter_counts()
+        reset_peak_memory(ctx.device)
+        batches = make_batches(ctx.dataset.train.images, settings, ctx.device, spec.seed)
+        rows = read_rows(ctx.directory)
+
+        def evaluate_during(usage, point="interval"):
+            if has_row(rows, spec.name, point, usage.steps):  # resumed past it already
+                return
+            append_row(ctx.directory, {
+                **_row_base(ctx, spec, point), "status": "training", "step": usage.steps,
+                "images_seen": usage.images, "train_seconds": usage.seconds,
+                **ctx.evaluator.evaluate(variant, _noise_seed(spec.seed, usage.steps)),
+            })
+
+        meta = {"run_config": ctx.config.as_dict(), "trial": spec.as_dict(),
+                "variant_config": dataclasses.asdict(variant.config)}
+        trainer = Trainer(variant, batches, settings, directory, f"{spec.model} s{spec.seed}", ctx.progress,
+                          on_eval=evaluate_during, checkpoint_meta=meta)
+        trainer.load_checkpoint()
+        if ctx.config.eval_untrained and trainer.usage.steps == 0:
+            evaluate_during(trainer.usage, "untrained")
+        trainer.run()
+        outcome.peak_memory = peak_memory_bytes(ctx.device)  # of training, before evaluation
+        _save_samples(variant, directory, spec.seed)
+        ctx.evaluator.save_reconstruction_grid(variant, directory / RECONSTRUCTIONS_FILE)
+        outcome.evaluation = ctx.evaluator.evaluate(variant, _noise_seed(spec.seed, trainer.usage.steps))
+    except Diverged as exc:
+        outcome.status, outcome.message, outcome.diverged_at = DIVERGED, str(exc), exc.step
+        print(f"bench: trial {spec.name} diverged: {exc}", file=sys.stderr)
+        outcome.message += _samples_from_last_checkpoint(variant, directory, spec.seed)
+    except Exception as exc:  # a failing variant must not sink the others
+        outcome.status, outcome.message = FAILED, f"{type(exc).__name__}: {exc}"
+        (directory / ERROR_FILE).write_text(traceback.format_exc())
+        print(f"bench: trial {spec.name} failed: {outcome.message} (traceback in {directory / ERROR_FILE})",
+              file=sys.stderr)
+    outcome.usage = trainer.usage if trainer is not None else None
+    return outcome
+
+
+def _save_samples(variant: Variant, directory: Path, seed: int) -> None:
+    images = variant.sample(64, torch.Generator(variant.device).manual_seed(seed))
+    save_image(images, directory / SAMPLES_FILE, nrow=8, normalize=True, value_range=(-1, 1))
+
+
+def _samples_from_last_checkpoint(variant: Variant | None, directory: Path, seed: int) -> str:
+    """A diverged trial's samples grid, drawn from its last checkpoint, which the trainer only
+    writes at logging intervals whose losses were all finite. Returns a note for the message."""
+    path = directory / CHECKPOINT_FILE
+    if variant is None or not path.exists():
+        return ""
+    try:
+        state = load_checkpoint(path)
+        variant.load_state_dict(state["variant"])
+        _save_samples(variant, directory, seed)
+    except Exception as exc:
+        print(f"bench: no samples from {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return ""
+    return f"; {SAMPLES_FILE} and {CHECKPOINT_FILE} are from its last finite step, {state['usage']['steps']}"
+
+
+def _final_row(ctx: RunContext, spec: TrialSpec, outcome: _Outcome, directory: Path) -> dict:
+    usage, batch_size = outcome.usage or Usage(), ctx.config.batch_size
+    row = {
+        **_row_base(ctx, spec, "final"),
+        "status": outcome.status,
+        "message": outcome.message,
+        "step": outcome.diverged_at if outcome.diverged_at is not None else usage.steps,
+        "images_seen": usage.images,
+        "train_seconds": usage.seconds,
+        "train_flops": usage.flops,
+        "flops_per_image": (usage.flops_per_step or math.nan) / batch_size,
+        "train_images_per_s": usage.steady_images_per_second(),
+        "peak_memory_bytes": outcome.peak_memory,
+        **{f"params_{name}": count for name, count in outcome.params.items()},
+        "params_total": sum(outcome.params.values()) if outcome.params else None,
+    }
+    if usage.flops_per_step:
+        row["train_flops_per_s"] = row["train_images_per_s"] * usage.flops_per_step / batch_size
+        row["mfu"] = row["train_flops_per_s"] / ctx.peak_flops
+    if outcome.status == COMPLETED:
+        row.update(_final_losses(directory))
+        row.update(outcome.evaluation)
+    return row
+
+
+def _final_losses(directory: Path) -> dict:
+    rows = read_jsonl(directory / LOG_FILE)
+    if not rows:
+        return {}
+    return {f"final_{k}": v for k, v in rows[-1].items() if k.startswith("loss")}
+
+
+def _row_base(ctx: RunContext, spec: TrialSpec, point: str) -> dict:
+    """The columns that say where a metrics row comes from (``bench.store.rows.IDENTITY``)."""
+    return {
+        "run_id": ctx.directory.name,
+        "trial": spec.name,
+        "model": spec.model,
+        "options": spec.options,
+        "family": ctx.plugins.models.get(spec.model).obj.family,
+        "seed": spec.seed,
+        "eval_point": point,
+        "dataset": ctx.dataset.name,
+        "dataset_source": ctx.dataset.train.source,
+        "budget": ctx.config.budget,
+        "device": device_name(ctx.device),
+        "batch_size": ctx.config.batch_size,
+    }
+
+
+def _noise_seed(seed: int, step: int) -> int:
+    """Each training seed and evaluation step draws its own latent noise."""
+    return 1_000_003 * (seed + 1) + step
+
+
+def _entry(ctx: RunContext, spec: TrialSpec, outcome: _Outcome) -> dict:
+    """What the trial actually used, for the manifest."""
+    return {
+        "model": spec.model, "seed": spec.seed, "options": spec.options,
+        "status": outcome.status, "message": outcome.message, "device": device_name(ctx.device),
+        **(outcome.usage or Usage()).as_budget_usage(),
+    }

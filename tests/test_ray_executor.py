@@ -93,7 +93,8 @@ def test_ray_grid_gives_the_local_rows(ray_cluster, cli, tmp_path, results_dir):
     assert ray_rows["gan", 0, "final", 8]["final_loss_d"] != ray_rows["gan", 1, "final", 8]["final_loss_d"]
 
     manifest = read_json(remote / "manifest.json")
-    assert manifest["config"]["executor"] == "ray" and manifest["config"]["cpus_per_trial"] == 1
+    assert manifest["config"]["executor"] == "ray"
+    assert manifest["config"]["executor_options"]["cpus_per_trial"] == 1
     assert set(manifest["trials"]) == set(read_json(local / "manifest.json")["trials"])
     for name, trial in manifest["trials"].items():
         assert trial["status"] == "completed" and trial["steps"] == 8
@@ -129,7 +130,7 @@ def test_a_raising_trial_is_failed_and_the_others_complete(ray_cluster, cli, tmp
     plugin = write_plugin(tmp_path, "failing", FAILING_PLUGIN)
     out = cli("run", "--plugin", plugin, "--models", "boom,gan", "--dataset", "synthetic:256",
               "--budget", "8steps", "--batch-size", "16", "--log-every", "4", *TINY,
-              "--set", "boom.width=8", *RAY).output
+              "--set", "boom.width=8", *RAY, expect_exit=3).output
     assert "boom-s0: failed" in out and "gan-s0: completed" in out
     run = only_run(results_dir)
     rows = {r["model"]: r for r in read_jsonl(run / "metrics.jsonl")}

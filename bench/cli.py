@@ -82,9 +82,9 @@ data_dir_option = click.option(
 def reference_options(command):
     """The FID reference and weights, shared by `run` and `eval`."""
     options = [
-        click.option("--eval-ref", default="train", show_default=True,
+        click.option("--eval-ref", default=_default("eval_ref"), show_default=True,
                      help="Reference: a split of the dataset (train, test) or a folder / .npz of images."),
-        click.option("--ref-samples", type=click.IntRange(min=2), default=None,
+        click.option("--ref-samples", type=click.IntRange(min=2), default=_default("ref_samples"),
                      help="Reference images (a fixed random subset; default: all of them)."),
         click.option("--fid-weights", type=click.Path(dir_okay=False), envvar="BENCH_FID_WEIGHTS",
                      help="FID Inception weights (env BENCH_FID_WEIGHTS; default: torch-fidelity's "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -26,7 +27,12 @@ from bench.device import synchronize
 from bench.metric import Metric
 from bench.metrics.errors import MetricsError
 from bench.metrics.features import extract_features
-from bench.metrics.inception import load_feature_extractor, resolve_weights_path
+from bench.metrics.inception import (
+    WEIGHTS_ENV,
+    check_weights_file,
+    load_feature_extractor,
+    resolve_weights_path,
+)
 from bench.metrics.reference_cache import reference_features, subset_indices
 from bench.variant import Variant
 
@@ -50,12 +56,23 @@ class EvalSettings:
             raise MetricsError("--eval-samples must be 0 (no sample metrics) or positive")
         if self.samples == 0:
             return
+        if self.samples < 2:
+            raise MetricsError(f"--eval-samples {self.samples}: FID, KID and precision/recall need at least "
+                               "2 images (10,000 for FID comparable with papers); or 0 to skip them")
         if self.ref not in dataset.splits and not Path(self.ref).exists():
             raise MetricsError(
                 f"--eval-ref {self.ref}: not a split of dataset {dataset.name!r} "
                 f"({', '.join(dataset.splits)}) nor an existing folder or .npz of images"
             )
-        resolve_weights_path(self.fid_weights)
+        if self.ref in dataset.splits and self.ref_samples is not None:
+            available = len(dataset.split(self.ref).images)
+            if self.ref_samples > available:
+                raise MetricsError(f"--ref-samples {self.ref_samples}: the {self.ref} split of "
+                                   f"{dataset.name} has only {available} images; give at most {available}, "
+                                   "or leave --ref-samples out to use them all")
+        path = resolve_weights_path(self.fid_weights)
+        if self.fid_weights is not None or os.environ.get(WEIGHTS_ENV):
+            check_weights_file(path)
 
 
 class _SharedInputFailed(Exception):

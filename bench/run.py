@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from bench.checkpoint import CheckpointError, load_checkpoint
 from bench.config import RunConfig, RunError
 from bench.data import Dataset, open_dataset
 from bench.device import device_name, machine_description, measure_peaks
@@ -25,12 +26,20 @@ from bench.evaluation import Evaluator
 from bench.executors import make_executor
 from bench.executors.base import Executor
 from bench.plugins import Plugins, load_plugins
-from bench.store import StoreError, new_run_dir, read_manifest, read_status, write_manifest
+from bench.store import (
+    CHECKPOINT_FILE,
+    StoreError,
+    new_run_dir,
+    read_manifest,
+    read_status,
+    write_manifest,
+)
 from bench.store.columns import TRIAL_COLUMNS
 from bench.store.provenance import git_commit, versions
 from bench.store.retire import retire_trial
+from bench.store.rows import read_rows
 from bench.store.status import NOT_COMPLETED
-from bench.trial import RunContext, TrialSpec
+from bench.trial import RunContext, TrialSpec, finished_status
 from bench.variant import OptionValueError, config_from_dict, resolved_config
 
 
@@ -104,7 +113,24 @@ def prepare_run(config: RunConfig) -> Prepared:
     dataset = open_dataset(plugins.datasets, config.dataset, data_dir=config.data_dir,
                            resolution=config.resolution, subset=config.subset, download=config.download)
     config.eval_settings().check(dataset)
+    images = len(dataset.train.images)
+    if config.batch_size > images:
+        raise RunError(f"--batch-size {config.batch_size}: the training set has only {images} images; "
+                       f"use --batch-size {images} or less, or more data")
+    _build_each_variant(plugins, config, dataset.image_shape)
     return Prepared(plugins, dataset, device, executor)
+
+
+def _build_each_variant(plugins: Plugins, config: RunConfig, image_shape) -> None:
+    """Build every model once on the CPU, so that what only its ``build`` can refuse (an image size
+    its networks do not support, a config value out of range) is said before any training."""
+    for model in config.models:
+        cls = plugins.models.get(model).obj
+        try:
+            cls(image_shape, config_from_dict(cls, config.options.get(model)), "cpu", 0)
+        except Exception as exc:
+            raise RunError(f"model {model!r} cannot be built for {'x'.join(map(str, image_shape))} images "
+                           f"with these settings: {type(exc).__name__}: {exc}") from None
 
 
 def plan_trials(config: RunConfig) -> list[TrialSpec]:
@@ -194,7 +220,20 @@ def open_run(run_dir: Path, progress: bool = True, retry_failed: bool = False) -
     if retry_failed:
         for name, _, _ in not_completed(ctx):
             retire_trial(run_dir, name)
+    _check_checkpoints(ctx)
     return ctx
+
+
+def _check_checkpoints(ctx: RunContext) -> None:
+    """Every checkpoint a resumed trial would start from loads safely, before any training."""
+    rows = read_rows(ctx.directory)
+    for spec in plan_trials(ctx.config):
+        path = ctx.trial_dir(spec) / CHECKPOINT_FILE
+        if path.exists() and finished_status(ctx, spec, rows) is None:
+            try:
+                load_checkpoint(path)
+            except CheckpointError as exc:
+                raise RunError(f"trial {spec.name}: {exc}") from None
 
 
 def not_completed(ctx: RunContext) -> list[tuple[str, str, str]]:

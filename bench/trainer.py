@@ -123,7 +123,10 @@ class Trainer:
 
     def load_checkpoint(self) -> bool:
         """Resume from the trial's checkpoint if there is one (``CheckpointError`` if it is damaged)."""
+        log_path = self.trial_dir / LOG_FILE
         if not self.checkpoint_path.exists():
+            if log_path.exists():  # rows of an attempt that left no checkpoint: it starts again
+                write_text(log_path, "")
             return False
         state = load_checkpoint(self.checkpoint_path)
         self.variant.load_state_dict(state["variant"])
@@ -131,7 +134,6 @@ class Trainer:
         self.usage = Usage(**state["usage"])
         torch.set_rng_state(state["torch_rng"])
         # Log rows written after this checkpoint will be written again: drop them.
-        log_path = self.trial_dir / LOG_FILE
         kept = [r for r in read_jsonl(log_path) if r.get("step", 0) <= self.usage.steps]
         write_text(log_path, "".join(json.dumps(r) + "\n" for r in kept))
         return True

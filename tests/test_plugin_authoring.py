@@ -194,3 +194,48 @@ def test_metrics_errors_do_not_cost_the_trial(cli, tmp_path, results_dir):
     assert row["status"] == "completed" and row["broken_value"] is None
     assert row["metric_errors"] == {"broken": "ValueError: no luck"}
     json.dumps(row)
+
+
+TOY_METRIC = '''
+import torch
+from bench import Column, Metric, hookimpl
+
+def pixel_std_gap(ctx):
+    fake = ctx.samples
+    real = ctx.dataset.split("test").images.float() / 127.5 - 1
+    return {"pixel_std_gap": float((fake.std(0) - real.std(0)).abs().mean())}
+
+@hookimpl
+def bench_register_metrics(register):
+    register("pixel-std-gap", Metric(pixel_std_gap,
+             columns=(Column("pixel_std_gap", "pixel std gap", better="lower", unit="a.u."),)))
+'''
+
+
+def test_a_metric_from_a_plugin_reaches_rows_summary_and_report(cli, tmp_path, results_dir, monkeypatch):
+    """Adding a metric is one registered function: no harness or report file changes."""
+    import bench.evaluation
+
+    plugin = write(tmp_path, "toy_metric.py", TOY_METRIC)
+    # Only the toy metric: the built-in sample metrics would need the Inception weights.
+    from bench.plugins import Plugins
+
+    real = Plugins.metric_objects
+    monkeypatch.setattr(Plugins, "metric_objects",
+                        lambda self: {k: v for k, v in real(self).items() if k == "pixel-std-gap"})
+    monkeypatch.setattr(bench.evaluation, "resolve_weights_path", lambda path: path)
+    listed = cli("list", "--plugin", plugin).output
+    assert "pixel-std-gap" in listed and "columns: pixel_std_gap" in listed
+    cli("run", "--plugin", plugin, "--models", "gan", *SYNTH, "--set", "gan.width=8",
+        "--set", "gan.latent=16", "--eval-samples", "16", "--seeds", "2")
+    run = only_run(results_dir)
+    rows = read_jsonl(run / "metrics.jsonl")
+    assert all(r["pixel_std_gap"] > 0 for r in rows)
+    manifest = read_json(run / "manifest.json")
+    assert {"key": "pixel_std_gap", "label": "pixel std gap", "better": "lower", "unit": "a.u."}.items() <= \
+        next(c for c in manifest["columns"] if c["key"] == "pixel_std_gap").items()
+    summary = (run / "summary.csv").read_text()
+    assert "pixel_std_gap" in summary
+    report = (run / "report.md").read_text()
+    assert "pixel std gap (a.u.)" in report.replace("\\", "")
+    assert "pixel_std_gap" in (run / "results.csv").read_text().splitlines()[0]

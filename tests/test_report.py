@@ -402,7 +402,7 @@ def test_bench_run_builds_the_report_and_survives_its_failure(tmp_path, monkeypa
     import bench.run
 
     run_dir = make_run(tmp_path, seeds=(0,))
-    fake = types.SimpleNamespace(directory=run_dir, plugins=types.SimpleNamespace(failures=[]))
+    fake = types.SimpleNamespace(directory=run_dir, plugins=types.SimpleNamespace(failures=[], warnings=[]))
     monkeypatch.setattr(bench.run, "start_run", lambda *a, **k: fake)
     monkeypatch.setattr(bench.run, "execute", lambda run: {"gan-s0": "completed"})
     args = ["run", "--models", "gan", "--dataset", "synthetic", "--device", "cpu", "--no-progress"]

@@ -110,6 +110,10 @@ class Dataset:
             )
         if name not in self._loaded:
             loaded = self._loaders[name]()
+            if name == "train" and self.limit is not None and self.limit > len(loaded.images):
+                raise DatasetError(f"--subset {self.limit}: the training split of {self.name} has only "
+                                   f"{len(loaded.images)} images; give at most {len(loaded.images)}, or "
+                                   "leave --subset out to train on all of them")
             if name == "train" and self.limit is not None and self.limit < len(loaded.images):
                 # A fixed random subset: folder exports are sorted by class, so the
                 # first N images would be a single class.

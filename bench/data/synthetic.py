@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from bench.data.dataset import Dataset, DatasetRequest, ImageSet
+from bench.data.dataset import Dataset, DatasetError, DatasetRequest, ImageSet
 
 DEFAULT_TRAIN, DEFAULT_TEST = 4096, 1024
 
@@ -34,7 +34,13 @@ def synthetic_images(n: int, resolution: int = 32, seed: int = 0) -> torch.Tenso
 
 def load_synthetic(request: DatasetRequest) -> Dataset:
     """``synthetic`` or ``synthetic:N`` (N training images)."""
-    n_train = int(request.argument) if request.argument else DEFAULT_TRAIN
+    try:
+        n_train = int(request.argument) if request.argument else DEFAULT_TRAIN
+    except ValueError:
+        n_train = 0
+    if n_train < 1:
+        raise DatasetError(f"--dataset synthetic:{request.argument}: the part after ':' is the number of "
+                           "training images, a whole number of at least 1 (e.g. synthetic:4096)")
     r = request.resolution or 32
 
     def split(n: int, seed: int, name: str):

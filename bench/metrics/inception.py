@@ -58,6 +58,26 @@ def resolve_weights_path(weights_path: str | os.PathLike | None = None) -> Path:
     return path
 
 
+# Tensors every FID Inception state dict has, with their shapes: enough to tell the weights from
+# another file before hours of training, without building the network.
+_SIGNATURE = {"Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3),
+              "Mixed_7c.branch_pool.conv.weight": (192, 2048, 1, 1)}
+
+
+def check_weights_file(path: Path) -> None:
+    """Raise MetricsError unless ``path`` holds FID Inception weights (read lazily, memory-mapped)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:
+        raise MetricsError(f"--fid-weights {path} cannot be read as torch weights ({type(exc).__name__}); "
+                           f"Fix: {_HOW_TO_POINT}.") from None
+    shapes = {k: tuple(state[k].shape) for k in _SIGNATURE if isinstance(state, dict) and k in state
+              and torch.is_tensor(state[k])}
+    if shapes != _SIGNATURE:
+        raise MetricsError(f"--fid-weights {path} does not hold the FID Inception network's weights "
+                           f"(no {', '.join(_SIGNATURE)} of the right shapes); Fix: {_HOW_TO_POINT}.")
+
+
 def _download_default_weights() -> Path:
     """torch-fidelity's weights in the torch hub cache, downloaded there if missing."""
     name = URL_INCEPTION_V3.rsplit("/", 1)[-1]

@@ -1,7 +1,12 @@
-"""``bench report``: tables and plots of run folders, from their rows alone.
+"""``bench report``: tables and plots of run folders, from their rows alone (no torch).
 
     from bench.report import build_report
     paths = build_report(["results/00001-cifar10-10m"])   # report.md, report.html, results.csv, ...
+
+``load`` reads run folders (through ``bench.store``) and their column table, ``comparable``
+decides which runs are one comparison, ``stats`` summarizes across seeds, ``sections`` and
+``plots`` write each comparison, ``render`` renders markdown and HTML, ``format`` writes
+numbers; ``build`` orchestrates.
 """
 
 from bench.report.build import build_report

@@ -1,5 +1,7 @@
 """The report's figures, drawn with matplotlib's Agg canvas (no display, no pyplot state).
 
+``metric_panels`` draws every summary column of the column table (a plugin's included); the
+others are FID against time, loss curves, throughput and sample/reconstruction grids.
 Every plot labels its axes with units and names the dataset, budget and N in its title.
 Each function writes one PNG and returns its path, or returns ``None`` with the reason
 added to ``notes`` when there is nothing to draw.
@@ -8,6 +10,7 @@ added to ``notes`` when there is nothing to draw.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +18,11 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bench.report.load import POINT_ORDER, read_rows
 from bench.report.stats import final_rows, finite, t_interval, variants
+from bench.store.columns import Column
+from bench.store.files import read_jsonl
+from bench.store.layout import LOG_FILE, trial_dir
+from bench.store.rows import POINT_ORDER
 
 DPI = 110
 
@@ -45,18 +51,23 @@ def _colours(names: list[str]) -> dict[str, tuple]:
     return {name: cmap(i % 10) for i, name in enumerate(names)}
 
 
-def trial_dir(row: pd.Series) -> Path:
-    return Path(str(row["run_dir"])) / "trials" / f"{row['model']}-s{int(row['seed'])}"
+def trial_folder(row: pd.Series) -> Path:
+    """The folder of the trial a frame row belongs to (its ``trial`` column: ``load.run_frame``
+    fills it in for rows written before rows named their trial)."""
+    return trial_dir(Path(str(row["run_dir"])), str(row["trial"]))
 
 
 def _trials(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per trial (finished or still running), seeds in order."""
-    rows = frame[frame["seed"].notna()].drop_duplicates(["run_dir", "model", "seed"])
+    rows = frame[frame["seed"].notna()].drop_duplicates(["run_dir", "trial"])
     return rows.sort_values(["variant", "seed"], kind="stable")
 
 
 def fid_vs_time(frame: pd.DataFrame, context: str, path: Path, notes: list[str]) -> Path | None:
     """Mean FID against mean training wall-clock per evaluation point, t-interval band across seeds."""
+    if "fid" not in frame.columns:
+        notes.append("FID versus training time: the runs' metrics include no FID")
+        return None
     points = frame[frame["fid"].notna() & ~frame["status"].isin(["failed", "diverged"])]
     if points.empty:
         notes.append("FID versus training time: no row has an FID (run with --eval-samples above 0)")
@@ -104,11 +115,11 @@ def loss_curves(frame: pd.DataFrame, context: str, path: Path, notes: list[str])
     """Each variant's logged training losses against training wall-clock, one line per seed."""
     logs: dict[str, list[tuple[int, list[dict]]]] = {}
     for _, row in _trials(frame).iterrows():
-        rows = read_rows(trial_dir(row) / "log.jsonl", notes)
+        rows = read_jsonl(trial_folder(row) / LOG_FILE, notes)
         if rows:
             logs.setdefault(str(row["variant"]), []).append((int(row["seed"]), rows))
     if not logs:
-        notes.append("training loss curves: no trial has a log.jsonl with rows")
+        notes.append(f"training loss curves: no trial has a {LOG_FILE} with rows")
         return None
     columns = min(2, len(logs))
     lines = math.ceil(len(logs) / columns)
@@ -143,7 +154,7 @@ def throughput(frame: pd.DataFrame, context: str, path: Path, notes: list[str]) 
     """Training and sampling images/s per variant: mean bar, 95% t-interval error bar (2+ seeds)."""
     final = final_rows(frame)
     specs = [("train_images_per_s", "training"), ("sample_images_per_s", "sampling")]
-    specs = [(c, label) for c, label in specs if len(finite(final[c]))]
+    specs = [(c, label) for c, label in specs if c in final.columns and len(finite(final[c]))]
     if not specs:
         notes.append("throughput: no completed trial has an images/s value")
         return None
@@ -170,6 +181,46 @@ def throughput(frame: pd.DataFrame, context: str, path: Path, notes: list[str]) 
     return _save(figure, path)
 
 
+def metric_panels(summary: pd.DataFrame, columns: list[Column], context: str, path: Path,
+                  notes: list[str]) -> Path | None:
+    """One panel per summary column of the table that a completed trial has a value of: the mean
+    per variant as a bar, its 95% t-interval as an error bar (2+ seeds). The numbers are those
+    of the summary table (``stats.summarize``), so a newly declared column shows up here too."""
+    shown = [c for c in columns if c.summary and (summary.loc[summary["column"] == c.key, "n"] > 0).any()]
+    if not shown:
+        notes.append("metrics: no completed trial has a value in any summary column")
+        return None
+    names = list(dict.fromkeys(str(v) for v in summary["variant"]))
+    colours = _colours(names)
+    per_line = min(4, len(shown))
+    lines = math.ceil(len(shown) / per_line)
+    figure = _figure(3.4 * per_line, 3.1 * lines + 0.5)
+    axes = figure.subplots(lines, per_line, squeeze=False).ravel()
+    for ax, column in zip(axes, shown, strict=False):
+        cells = summary[summary["column"] == column.key].drop_duplicates("variant").set_index("variant")
+        cells = cells.reindex(names)
+        n = cells["n"].fillna(0).astype(int).to_numpy()
+        mean = cells["mean"].to_numpy(float)
+        low, high = cells["ci95_low"].to_numpy(float), cells["ci95_high"].to_numpy(float)
+        has_interval = (n >= 2) & np.isfinite(low) & np.isfinite(high)
+        errors = np.where(has_interval, [mean - low, high - mean], 0.0)
+        ax.bar(range(len(names)), np.where(n > 0, mean, 0.0), yerr=errors, capsize=3,
+               color=[colours[v] for v in names], alpha=0.85)
+        for x in np.flatnonzero(n == 0):
+            ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(range(len(names)), [plain(v) for v in names], rotation=25, ha="right", fontsize=7)
+        ax.set_ylabel(plain(textwrap.fill(column.title, 38)), fontsize=8)
+        direction = f" ({column.better} is better)" if column.better else ""
+        ax.set_title(plain(textwrap.fill(column.label + direction, 40)), fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in axes[len(shown):]:
+        ax.set_visible(False)
+    figure.suptitle(plain(f"Metrics per variant (mean across seeds, 95% t-interval with 2+ seeds): "
+                          f"{context}"), fontsize=10)
+    return _save(figure, path)
+
+
 def image_grids(frame: pd.DataFrame, filename: str, title: str, context: str, path: Path,
                 notes: list[str], quiet: bool = False) -> Path | None:
     """One picture per variant (``filename`` in its first seed's trial folder) side by side."""
@@ -178,7 +229,7 @@ def image_grids(frame: pd.DataFrame, filename: str, title: str, context: str, pa
     pictures = []
     for name in variants(frame):
         for _, row in _trials(frame[frame["variant"] == name]).iterrows():
-            file = trial_dir(row) / filename
+            file = trial_folder(row) / filename
             if not file.is_file():
                 continue
             try:

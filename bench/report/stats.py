@@ -1,4 +1,5 @@
-"""Summaries across training seeds: t-intervals, and Welch's t-test for the FID ranking.
+"""Summaries across training seeds: t-intervals of every summary column of the column table,
+and Welch's t-test for the FID ranking.
 
 Seeds are the unit of replication: every interval is across training seeds of one
 variant (each seed contributes one value), never across images.
@@ -14,6 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bench.store.columns import Column
+
 CONFIDENCE = 0.95
 CI_METHOD = (
     "95% confidence intervals are two-sided Student t-intervals across training seeds: "
@@ -25,35 +28,8 @@ TEST_METHOD = (
     "The lead of each variant over the next one by mean FID is tested with Welch's unequal-variance "
     "t-test across seeds (two-sided, significant when p < 0.05); it needs at least 2 seeds of each."
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class Metric:
-    key: str  # the summary's name for it
-    label: str
-    columns: tuple[str, ...]  # the first of these present in the rows is used
-    better: str | None = None  # "lower" | "higher" | None
-    scale: float = 1.0  # shown value = column value * scale
-
-
-# The summary's metrics, in order. Columns that no run has produced yet show as n/a.
-METRICS = [
-    Metric("fid", "FID", ("fid",), "lower"),
-    Metric("fid_infinity", "FID-infinity", ("fid_infinity",), "lower"),
-    Metric("kid", "KID", ("kid_mean",), "lower"),
-    Metric("precision", "precision", ("precision",), "higher"),
-    Metric("recall", "recall", ("recall",), "higher"),
-    Metric("recon_mse", "reconstruction MSE (pixels in [0, 1])", ("recon_mse",), "lower"),
-    Metric("recon_psnr", "reconstruction PSNR (dB)", ("recon_psnr",), "higher"),
-    Metric("recon_fid", "reconstruction FID", ("recon_fid",), "lower"),
-    Metric("train_images_per_s", "training images/s", ("train_images_per_s",), "higher"),
-    Metric("sample_images_per_s", "sampling images/s", ("sample_images_per_s",), "higher"),
-    Metric("mfu", "MFU (% of the measured matrix-product peak)", ("mfu",), "higher", scale=100.0),
-    Metric("params", "parameters (millions)", ("params_total", "params", "num_params"), scale=1e-6),
-    Metric("peak_memory", "peak memory (MiB)",
-           ("peak_memory_bytes", "peak_memory", "peak_mem_bytes"), "lower", scale=1 / 2**20),
-    Metric("budget_used", "budget used (%)", ("budget_used",), scale=100.0),
-]
+SUMMARY_COLUMNS = ["variant", "family", "metric", "label", "column", "seeds", "n", "mean", "ci95_low",
+                   "ci95_high"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,14 +74,6 @@ def welch_p(a, b) -> float:
     return float(result.pvalue)
 
 
-def metric_column(frame: pd.DataFrame, metric: Metric) -> str | None:
-    """The column holding ``metric``, if any row has it."""
-    for column in metric.columns:
-        if column in frame.columns and len(finite(frame[column])):
-            return column
-    return None
-
-
 def final_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows a summary is made of: completed trials at the final evaluation point."""
     if frame.empty:
@@ -118,25 +86,26 @@ def variants(frame: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(str(v) for v in frame["variant"])) if not frame.empty else []
 
 
-def summarize(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per variant x metric: n, mean, 95% CI low/high (NaN where unavailable)."""
+def summarize(frame: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
+    """One row per variant x summary column of the table: n, mean, 95% CI low/high (NaN where
+    unavailable), in the column's shown unit (stored value x ``scale``)."""
     final = final_rows(frame)
     out = []
     for variant in variants(frame):
         rows = final[final["variant"] == variant]
         family = next((str(f) for f in frame.loc[frame["variant"] == variant, "family"]
                        if isinstance(f, str)), "")
-        for metric in METRICS:
-            column = metric_column(final, metric)
-            values = finite(rows[column]) * metric.scale if column else []
+        for column in columns:
+            if not column.summary:
+                continue
+            values = finite(rows[column.key]) * column.scale if column.key in rows.columns else []
             interval = t_interval(values)
             out.append({
-                "variant": variant, "family": family, "metric": metric.key, "label": metric.label,
-                "column": column, "seeds": len(rows), "n": interval.n, "mean": interval.mean,
+                "variant": variant, "family": family, "metric": column.short, "label": column.title,
+                "column": column.key, "seeds": len(rows), "n": interval.n, "mean": interval.mean,
                 "ci95_low": interval.low, "ci95_high": interval.high,
             })
-    return pd.DataFrame(out, columns=["variant", "family", "metric", "label", "column", "seeds", "n",
-                                      "mean", "ci95_low", "ci95_high"])
+    return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
 
 
 @dataclasses.dataclass
@@ -159,7 +128,7 @@ class Rank:
 def rank_by_fid(frame: pd.DataFrame) -> list[Rank]:
     """Variants with an FID, best (lowest mean) first, each tested against the next."""
     final = final_rows(frame)
-    if final.empty:
+    if final.empty or "fid" not in final.columns:  # a run whose metrics include no FID
         return []
     ranks, values = [], {}
     for variant in variants(final):

@@ -179,6 +179,9 @@ RESUME_TAKES = ("resume_dir", "retry_failed", "progress", "results_dir")
               help="Also evaluate during training at this interval (any budget unit, e.g. 2m).")
 @click.option("--eval-untrained", is_flag=True, default=_default("eval_untrained"),
               help="Also evaluate every variant before its first step.")
+@click.option("--recon-samples", type=click.IntRange(min=2), default=_default("recon_samples"),
+              help="Held-out test images the encoder variants reconstruct for the reconstruction "
+                   "columns (default: --eval-samples, or 2,000 when that is 0).")
 @click.option("--set", "options", multiple=True, callback=_options, metavar="MODEL.FIELD=VALUE",
               help="Override a variant's config field (repeatable).")
 @click.option("--plugin", "plugin_files", multiple=True, type=click.Path(),
@@ -190,6 +193,9 @@ RESUME_TAKES = ("resume_dir", "retry_failed", "progress", "results_dir")
 @click.option("--retry-failed", is_flag=True,
               help="With --resume: set failed and diverged trials aside (retired/) and train them again.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--remeasure-peak", is_flag=True, default=_default("remeasure_peak"),
+              help="Measure the device's matrix-product peak (MFU's denominator) again instead of "
+                   "reading it from the cache ($BENCH_CACHE_DIR/peaks.json).")
 @click.option("--executor", type=click.Choice(list(EXECUTORS)), default=_default("executor"),
               show_default=True,
               help="local: trials one after another here; ray: each trial is a Ray task "
@@ -209,9 +215,10 @@ RESUME_TAKES = ("resume_dir", "retry_failed", "progress", "results_dir")
 @click.pass_context
 def run_command(click_ctx, models, dataset, data_dir, download, budget, seeds, seed, batch_size, resolution,
                 subset, device, amp, compile_, compile_mode, channels_last, flip, log_every, checkpoint_every,
-                eval_samples, eval_ref, ref_samples, fid_weights, eval_every, eval_untrained, options,
-                plugin_files, results_dir, resume_dir, retry_failed, progress, executor, ray_address,
-                cpus_per_trial, gpus_per_trial, max_retries):
+                eval_samples, eval_ref, ref_samples, fid_weights, eval_every, eval_untrained, recon_samples,
+                options,
+                plugin_files, results_dir, resume_dir, retry_failed, progress, remeasure_peak, executor,
+                ray_address, cpus_per_trial, gpus_per_trial, max_retries):
     """Train every requested variant x seed under one budget and record the results."""
     from bench.run import execute, not_completed, open_run, start_run
 
@@ -241,7 +248,9 @@ def run_command(click_ctx, models, dataset, data_dir, download, budget, seeds, s
                 plugin_files=[str(Path(p).resolve()) for p in plugin_files],
                 download=download, eval_samples=eval_samples, eval_ref=eval_ref,
                 ref_samples=ref_samples, fid_weights=fid_weights, eval_untrained=eval_untrained,
-                eval_every=eval_every, executor=executor, executor_options=ray_options,
+                recon_samples=recon_samples,
+                eval_every=eval_every, remeasure_peak=remeasure_peak, executor=executor,
+                executor_options=ray_options,
             )
             run = start_run(config, Path(results_dir) if results_dir else default_results_root(),
                             command_line, progress)

@@ -142,10 +142,47 @@ def measure_peaks(device: torch.device, dtype: torch.dtype = torch.float32, repe
     return peaks
 
 
-def measure_peak_flops(device: torch.device, dtype: torch.dtype = torch.float32) -> float:
-    """The denominator of MFU, measured once per run: the faster of the two matrix products
-    of :func:`measure_peaks`, i.e. what this device actually gives a dense kernel."""
-    return max(measure_peaks(device, dtype).values())
+PEAKS_FILE = "peaks.json"
+
+
+def peak_cache_key(device: torch.device, dtype: torch.dtype) -> str:
+    """What a measured peak depends on: the processor, how many cores torch uses, torch, dtype."""
+    import os
+
+    dtype_name = str(dtype).removeprefix("torch.")
+    return (f"{device_name(device)} | {machine_description().split(';')[0]} | {os.cpu_count()} CPUs | "
+            f"{torch.get_num_threads()} threads | torch {torch.__version__} | {dtype_name}")
+
+
+def cached_peaks(device: torch.device, dtype: torch.dtype = torch.float32, *, remeasure: bool = False,
+                 measure=None) -> tuple[dict[str, float], str]:
+    """The device's matrix-product peaks (``measure_peaks``), measured once per machine and
+    device and kept in ``$BENCH_CACHE_DIR/peaks.json``; ``remeasure`` measures again. Returns
+    the peaks and where they came from (``measured now`` or ``cache, measured <date>``)."""
+    import datetime
+
+    from bench.store import StoreError, read_json, write_json
+    from bench.store.layout import default_cache_dir
+
+    measure = measure or measure_peaks
+    path = default_cache_dir() / PEAKS_FILE
+    key = peak_cache_key(device, dtype)
+    try:
+        cache = read_json(path, "peak cache") if path.is_file() else {}
+    except StoreError:
+        cache = {}  # a damaged cache is measured again, never trusted
+    entry = cache.get(key) if isinstance(cache, dict) else None
+    if not remeasure and isinstance(entry, dict) and isinstance(entry.get("peaks"), dict):
+        return {k: float(v) for k, v in entry["peaks"].items()}, f"cache, measured {entry.get('measured')}"
+    peaks = measure(device, dtype)
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    cache = cache if isinstance(cache, dict) else {}
+    cache[key] = {"peaks": peaks, "measured": now}
+    try:
+        write_json(path, cache)
+    except OSError:
+        pass  # a read-only cache: measured again next time, nothing lost
+    return peaks, "measured now"
 
 
 def reset_peak_memory(device: torch.device) -> None:

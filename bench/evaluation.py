@@ -49,11 +49,20 @@ class EvalSettings:
     ref_samples: int | None  # None: the whole split
     fid_weights: str | None  # else $BENCH_FID_WEIGHTS, else torch-fidelity's download
     untrained: bool  # also evaluate before the first step
+    recon_samples: int | None = None  # held-out images reconstructed; None: as samples (or 2,000)
+
+    @property
+    def recon_images(self) -> int:
+        """How many held-out test images the reconstruction columns use (at most the split)."""
+        return self.recon_samples or self.samples or RECON_IMAGES
 
     def check(self, dataset: Dataset) -> None:
         """Fail before training when evaluation could not run."""
         if self.samples < 0:
             raise MetricsError("--eval-samples must be 0 (no sample metrics) or positive")
+        if self.recon_samples is not None and self.recon_samples < 2:
+            raise MetricsError(f"--recon-samples {self.recon_samples}: give at least 2 held-out images "
+                               "(reconstruction FID needs 2), or leave it out to follow --eval-samples")
         if self.samples == 0:
             return
         if self.samples < 2:
@@ -101,17 +110,39 @@ class EvalContext:
 
     ``samples`` (float [-1, 1]), ``sample_features`` (Inception pool3), ``reference`` /
     ``reference_statistics``, and for encoder variants ``recon_originals_float``,
-    ``reconstructions``, ``reconstruction_features``, ``recon_reference_statistics``. Also
-    ``variant`` (None for ``bench eval``), ``settings``, ``dataset``, ``device``, ``noise_seed``.
+    ``reconstructions``, ``reconstruction_features``, ``recon_reference_statistics``;
+    ``split_features(split, n)`` gives any split's features (cached on disk like a reference).
+    Also ``variant`` (None for ``bench eval``), ``settings``, ``dataset``, ``device``,
+    ``noise_seed``, and ``output_dir``: the trial folder at a trial's final evaluation (where a
+    metric may save a picture), else None.
     """
 
     def __init__(self, evaluator: Evaluator, variant: Variant | None = None, noise_seed: int = 0,
-                 images: torch.Tensor | None = None):
+                 images: torch.Tensor | None = None, output_dir: Path | None = None):
         self.evaluator, self.variant, self.noise_seed = evaluator, variant, noise_seed
         self.settings, self.dataset, self.device = evaluator.settings, evaluator.dataset, evaluator.device
+        self.output_dir = output_dir
         self._images = images
         self._cache: dict = {}
         self.sample_seconds: float | None = None
+
+    def split_features(self, split: str, n: int | None = None, seed: int = 0):
+        """``(Reference, index)``: Inception features of a fixed random subset of ``n`` images of
+        ``split`` (all when n is None or larger), and which images they are (``split.images[index]``;
+        index None: all, in order). Cached on disk, keyed like any reference."""
+        key = f"split:{split}:{n}:{seed}"
+        if key not in self._cache:
+            try:
+                images = self.dataset.split(split)
+                total = len(images.images)
+                n = total if n is None else min(n, total)
+                reference = reference_features(images, self.evaluator.extractor,
+                                               split=f"{self.dataset.name}/{split}", num_images=n,
+                                               subset_seed=seed, device=self.device)
+                self._cache[key] = (reference, subset_indices(total, n, seed))
+            except Exception as exc:
+                raise _SharedInputFailed(exc) from exc
+        return self._cache[key]
 
     @_shared
     def samples(self) -> torch.Tensor:
@@ -194,9 +225,10 @@ class Evaluator:
     def reference_statistics(self):
         return self.reference.statistics
 
-    def evaluate(self, variant: Variant, noise_seed: int) -> dict:
-        """One evaluation of ``variant``: the evaluation's columns and every metric's."""
-        return self._row(EvalContext(self, variant, noise_seed))
+    def evaluate(self, variant: Variant, noise_seed: int, output_dir: Path | None = None) -> dict:
+        """One evaluation of ``variant``: the evaluation's columns and every metric's.
+        ``output_dir``: the trial folder, for the pictures metrics draw at the final evaluation."""
+        return self._row(EvalContext(self, variant, noise_seed, output_dir=output_dir))
 
     def evaluate_images(self, images: torch.Tensor, seed: int = 0) -> dict:
         """The sample metrics of given images (``bench eval``), float [-1, 1] or uint8."""
@@ -206,7 +238,7 @@ class Evaluator:
         started = time.perf_counter()
         samples = self.settings.samples if samples is None else samples
         row = {"eval_samples": samples, "eval_ref": self.settings.ref, "ref_samples": None,
-               "small_n": samples < SMALL_N}
+               "small_n": samples < SMALL_N, "recon_samples": None}
         errors = {}
         for name, metric in self.metrics.items():
             values = dict.fromkeys(metric.keys, math.nan)
@@ -225,6 +257,8 @@ class Evaluator:
             row["sample_images_per_s"] = math.nan
         if "reference" in ctx._cache:
             row["ref_samples"] = int(self.reference.features.shape[0])
+        if "recon_originals_float" in ctx._cache:
+            row["recon_samples"] = int(ctx.recon_originals_float.shape[0])
         if errors:
             row["metric_errors"] = errors
         row["eval_seconds"] = time.perf_counter() - started
@@ -240,9 +274,9 @@ class Evaluator:
         return {k: float(v) if v is not None else math.nan for k, v in values.items()}
 
     def recon_originals(self) -> torch.Tensor:
-        """Held-out test images for reconstruction: a fixed subset of the evaluation size."""
+        """Held-out test images for reconstruction: a fixed subset of ``--recon-samples`` of them."""
         test = self.dataset.split("test").images
-        n = min(self.settings.samples or RECON_IMAGES, len(test))
+        n = min(self.settings.recon_images, len(test))
         index = subset_indices(len(test), n, seed=0) if n > 1 else torch.arange(n)
         return test if index is None else test[index]
 

@@ -21,7 +21,7 @@ import torch
 from bench.checkpoint import CheckpointError, load_checkpoint
 from bench.config import RunConfig, RunError
 from bench.data import Dataset, open_dataset
-from bench.device import device_name, machine_description, measure_peaks
+from bench.device import cached_peaks, device_name, machine_description, measure_peaks
 from bench.evaluation import Evaluator
 from bench.executors import make_executor
 from bench.executors.base import Executor
@@ -170,7 +170,8 @@ def start_run(config: RunConfig, results_root: Path, command_line: str, progress
     device = prepared.device
     # bf16 autocast trains at the bf16 peak; measured once, before anything else runs.
     peak_dtype = torch.bfloat16 if config.amp and device.type == "cuda" else torch.float32
-    peaks = measure_peaks(device, peak_dtype)
+    peaks, peak_source = cached_peaks(device, peak_dtype, remeasure=config.remeasure_peak,
+                                      measure=measure_peaks)
     peak_flops = max(peaks.values())
     try:
         directory = new_run_dir(Path(results_root), f"{prepared.dataset.name}-{config.budget}")
@@ -189,6 +190,7 @@ def start_run(config: RunConfig, results_root: Path, command_line: str, progress
             "peak_flops": peak_flops,
             "peak_flops_by_kernel": peaks,
             "peak_flops_dtype": str(peak_dtype).removeprefix("torch."),
+            "peak_flops_source": peak_source,
             "machine": machine_description(),
         },
         "dataset": prepared.dataset.describe(),

@@ -192,7 +192,8 @@ def _train_and_evaluate(ctx: RunContext, spec: TrialSpec, directory: Path) -> _O
         outcome.peak_memory = peak_memory_bytes(ctx.device)  # of training, before evaluation
         _save_samples(variant, directory, spec.seed)
         ctx.evaluator.save_reconstruction_grid(variant, directory / RECONSTRUCTIONS_FILE)
-        outcome.evaluation = ctx.evaluator.evaluate(variant, _noise_seed(spec.seed, trainer.usage.steps))
+        outcome.evaluation = ctx.evaluator.evaluate(variant, _noise_seed(spec.seed, trainer.usage.steps),
+                                                    output_dir=directory)
     except Diverged as exc:
         outcome.status, outcome.message, outcome.diverged_at = DIVERGED, str(exc), exc.step
         print(f"bench: trial {spec.name} diverged: {exc}", file=sys.stderr)

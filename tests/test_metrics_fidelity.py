@@ -140,6 +140,36 @@ def test_metrics_agree_with_calculate_metrics(our_features, fidelity_metrics):
     assert prc.recall == pytest.approx(m["recall"], rel=REL)
 
 
+def test_symmetric_fid_equals_torch_fidelitys_on_real_features(our_features):
+    """FID from statistics through the symmetric eigenproblem (and a precomputed sqrt of the
+    reference covariance) against torch-fidelity's fid_statistics_to_metric, both directions."""
+    from bench.metrics.fidelity import fid_from_statistics_torch_fidelity, with_sqrt_sigma
+
+    train, test = (fid_statistics(f) for f in our_features)
+    for generated, reference in ((train, test), (test, train)):
+        expected = fid_from_statistics_torch_fidelity(generated, reference)
+        assert fid_from_statistics(generated, reference) == pytest.approx(expected, rel=1e-6)
+        assert fid_from_statistics(generated, with_sqrt_sigma(reference)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_reference_square_root_is_cached_beside_the_features(tmp_path):
+    from bench.metrics.fidelity import sqrtm_psd
+
+    images, fake = _random_images(40), FakeExtractor()
+    first = reference_features(images, fake, cache_dir=tmp_path, **BASE)
+    root = first.statistics["sqrt_sigma"]
+    np.testing.assert_allclose(root @ root, first.statistics["sigma"], atol=1e-8)
+    np.testing.assert_allclose(root, sqrtm_psd(first.statistics["sigma"]), atol=1e-12)
+    cached = list(tmp_path.glob("*-sqrt-sigma.pt"))
+    assert len(cached) == 1
+    again = reference_features(images, fake, cache_dir=tmp_path, **BASE)
+    np.testing.assert_array_equal(again.statistics["sqrt_sigma"], root)
+    cached[0].write_bytes(b"damaged")
+    with pytest.warns(UserWarning, match="unreadable"):
+        redone = reference_features(images, fake, cache_dir=tmp_path, **BASE).statistics["sqrt_sigma"]
+    np.testing.assert_allclose(redone, root, atol=1e-12)
+
+
 def test_inception_score_refuses_headless_weights(cifar, extractor):
     assert not has_logits_head(extractor)
     assert extractor.get_requested_features_list() == ["2048"]

@@ -34,7 +34,7 @@ import torch
 
 from bench.config import RunConfig, RunError
 from bench.data import open_dataset
-from bench.device import DeviceError, device_name, measure_peak_flops, resolve_device
+from bench.device import DeviceError, cached_peaks, device_name, resolve_device
 from bench.evaluation import Evaluator
 from bench.executors.base import Executor
 from bench.executors.ray_options import RayOptions
@@ -165,7 +165,7 @@ def _peak_flops(config: RunConfig, device: torch.device, driver: dict) -> float:
         return driver["peak_flops"]
     dtype = torch.bfloat16 if config.amp and device.type == "cuda" else torch.float32
     if (name, dtype) not in _PEAK_FLOPS:
-        _PEAK_FLOPS[name, dtype] = measure_peak_flops(device, dtype)
+        _PEAK_FLOPS[name, dtype] = max(cached_peaks(device, dtype)[0].values())
     return _PEAK_FLOPS[name, dtype]
 
 

@@ -28,16 +28,12 @@ import torch
 from bench.data.dataset import content_hash as pixels_hash
 from bench.metrics.errors import MetricsError
 from bench.metrics.features import DEFAULT_BATCH_SIZE, extract_features
-from bench.metrics.fidelity import fid_statistics
+from bench.metrics.fidelity import fid_statistics, sqrtm_psd
 from bench.metrics.inception import POOL3
 from bench.store import atomic_write
+from bench.store.layout import CACHE_ENV, default_cache_dir  # noqa: F401  (CACHE_ENV: re-exported)
 
-CACHE_ENV = "BENCH_CACHE_DIR"
 FORMAT = 1  # bump when the entry layout changes
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "bench")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,8 +62,33 @@ class Reference:
 
     @functools.cached_property
     def statistics(self) -> dict[str, np.ndarray]:
-        """torch-fidelity's FID statistics of the features."""
-        return fid_statistics(self.features)
+        """torch-fidelity's FID statistics of the features, plus ``sqrt_sigma`` (float64), the
+        square root of their covariance that every FID against this reference uses; it is
+        cached beside the features (``<entry>-sqrt-sigma.pt``), so it is computed once."""
+        stats = fid_statistics(self.features)
+        stats["sqrt_sigma"] = _cached_sqrt_sigma(self.path, self.key, stats["sigma"])
+        return stats
+
+
+def _cached_sqrt_sigma(entry: Path, key: ReferenceKey, sigma: np.ndarray) -> np.ndarray:
+    path = entry.with_name(f"{entry.stem}-sqrt-sigma.pt")
+    if path.is_file():
+        try:
+            cached = torch.load(path, map_location="cpu", weights_only=True)
+            root = cached["sqrt_sigma"] if cached.get("key") == key.as_dict() else None
+            usable = torch.is_tensor(root) and tuple(root.shape) == sigma.shape
+            if usable and bool(torch.isfinite(root).all()):
+                return root.numpy()
+        except Exception as exc:
+            warnings.warn(f"reference cache entry {path} is unreadable (damaged: {type(exc).__name__}); "
+                          "it is not trusted and is recomputed", stacklevel=3)
+    root = sqrtm_psd(sigma)
+    try:
+        atomic_write(path, lambda f: torch.save({"format": FORMAT, "key": key.as_dict(),
+                                                 "sqrt_sigma": torch.from_numpy(root)}, f))
+    except OSError as exc:  # a read-only cache costs one eigendecomposition per run, nothing more
+        warnings.warn(f"could not write reference cache entry {path}: {exc}", stacklevel=3)
+    return root
 
 
 def extractor_id(extractor) -> tuple[str, str]:

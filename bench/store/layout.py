@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 RESULTS_DIR_ENV = "BENCH_RESULTS_DIR"
+CACHE_ENV = "BENCH_CACHE_DIR"  # reference features, the device's measured peak
 MANIFEST_FILE = "manifest.json"
 METRICS_FILE = "metrics.jsonl"
 TRIALS_DIR = "trials"
@@ -23,6 +24,10 @@ ERROR_FILE = "error.txt"
 
 def default_results_root() -> Path:
     return Path(os.environ.get(RESULTS_DIR_ENV, "results"))
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "bench")
 
 
 def new_run_dir(root: Path, description: str) -> Path:

@@ -17,7 +17,7 @@ from bench.store.layout import METRICS_FILE, trial_name
 IDENTITY = ("run_id", "trial", "model", "options", "family", "seed", "eval_point", "dataset",
             "dataset_source", "budget", "device", "batch_size")
 # What the evaluation (not a metric) adds to its rows.
-EVALUATION = ("eval_samples", "eval_ref", "ref_samples", "small_n", "eval_seconds")
+EVALUATION = ("eval_samples", "eval_ref", "ref_samples", "small_n", "recon_samples", "eval_seconds")
 # What a final row says about the trial's course.
 PROGRESS = ("status", "message", "step", "images_seen", "train_seconds", "train_flops",
             "flops_per_image", "train_flops_per_s")

@@ -33,7 +33,7 @@ from bench.metrics.inception import (
     load_feature_extractor,
     resolve_weights_path,
 )
-from bench.metrics.reference_cache import reference_features, subset_indices
+from bench.metrics.reference_cache import Reference, reference_features, subset_indices
 from bench.variant import Variant
 
 SMALL_N = 10_000  # FID below this many samples is noticeably biased upward: flag it
@@ -136,10 +136,19 @@ class EvalContext:
                 images = self.dataset.split(split)
                 total = len(images.images)
                 n = total if n is None else min(n, total)
-                reference = reference_features(images, self.evaluator.extractor,
-                                               split=f"{self.dataset.name}/{split}", num_images=n,
-                                               subset_seed=seed, device=self.device)
-                self._cache[key] = (reference, subset_indices(total, n, seed))
+                index = subset_indices(total, n, seed)
+                whole = self.evaluator.whole_split_reference(split)
+                if whole is not None:  # the run's reference is that whole split: no Inception pass
+                    features = whole.features if index is None else whole.features[index]
+                    subset_key = dataclasses.replace(whole.key, num_images=n, subset_seed=seed)
+                    cache_root = Path(str(whole.path)[: -len(whole.key.filename())])
+                    reference = Reference(subset_key, features, cache_root / subset_key.filename(),
+                                          from_cache=True)
+                else:
+                    reference = reference_features(images, self.evaluator.extractor,
+                                                   split=f"{self.dataset.name}/{split}", num_images=n,
+                                                   subset_seed=seed, device=self.device)
+                self._cache[key] = (reference, index)
             except Exception as exc:
                 raise _SharedInputFailed(exc) from exc
         return self._cache[key]
@@ -224,6 +233,15 @@ class Evaluator:
     @functools.cached_property
     def reference_statistics(self):
         return self.reference.statistics
+
+    def whole_split_reference(self, split: str):
+        """The reference if it is every image of ``split`` of the run's dataset, else None."""
+        if self.dataset is None or self.settings.ref != split or split not in self.dataset.splits:
+            return None
+        total = len(self.dataset.split(split).images)
+        if self.settings.ref_samples not in (None, total):
+            return None
+        return self.reference
 
     def evaluate(self, variant: Variant, noise_seed: int, output_dir: Path | None = None) -> dict:
         """One evaluation of ``variant``: the evaluation's columns and every metric's.

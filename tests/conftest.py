@@ -79,6 +79,16 @@ def only_run(results: Path) -> Path:
     return runs[0]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` run only where CUDA is available."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_ignore_collect(collection_path, config):
     """tests/benchmarks/ runs only when asked for (--benchmark-only or --benchmark-enable)."""
     wanted = config.getoption("--benchmark-only") or config.getoption("--benchmark-enable")

@@ -2,9 +2,11 @@
 
 Each is a function of an ``EvalContext`` (``bench.evaluation``), which generates the samples,
 extracts their Inception pool3 features and loads the reference features once per
-evaluation, however many metrics use them. All sample metrics compare ``--eval-samples``
-generated images with the reference (``--eval-ref``, ``--ref-samples``); the numbers are
-computed by torch-fidelity's own functions (``bench.metrics.fidelity``).
+evaluation, however many metrics use them. The sample metrics compare ``--eval-samples``
+generated images with the reference (``--eval-ref``, ``--ref-samples``): FID, KID and
+precision/recall are computed by torch-fidelity's own functions (``bench.metrics.fidelity``),
+density/coverage by ``bench.metrics.coverage``. Data copying compares them with fixed subsets
+of the train and test splits instead (``bench.metrics.copying``).
 
 This module imports no torch at load time: reports read the column declarations below for run
 folders older than the manifest's own ``columns``.
@@ -49,6 +51,34 @@ def precision_recall(ctx) -> dict:
     return {"precision": result.precision, "recall": result.recall}
 
 
+def density_coverage(ctx) -> dict:
+    """Density and coverage (Naeem et al. 2020) of the samples against the --eval-ref reference,
+    k = 3 as precision/recall: with NND_k(X_i) the distance from real X_i to its k-th nearest
+    other real sample, density = 1/(kM) sum_j sum_i 1[|Y_j - X_i| < NND_k(X_i)] (1 for samples
+    distributed like the reference, can exceed 1) and coverage = 1/N sum_i 1[exists j:
+    |Y_j - X_i| < NND_k(X_i)]. The real radii are kept for the run's next evaluation."""
+    from bench.metrics.coverage import NEAREST_K, density_coverage_from_features, real_radii
+
+    reference = ctx.reference
+    radii = real_radii(reference.features, NEAREST_K, key=getattr(reference, "key", None))
+    result = density_coverage_from_features(ctx.sample_features, reference.features, NEAREST_K, radii=radii)
+    return {"density": result.density, "coverage": result.coverage}
+
+
+def data_copying(ctx) -> dict:
+    """Training-data copying: C_T of Meehan et al. 2020 (k-means cells over training features,
+    per cell the Mann-Whitney U of generated-to-train against test-to-train nearest-neighbour
+    distances, Z-scored; the cells' Z weighted by their share of test images; 0 ideal, << 0
+    copying, >> 0 underfitting) and the authenticity of Alaa et al. 2022 (share of samples
+    farther from their nearest training image than that image is from its nearest other one),
+    also for held-out test images as the no-copying baseline. Saves ``copying.png`` (the 16
+    samples nearest a training image beside it) at a trial's final evaluation. Details, subset
+    sizes and cost: ``bench.metrics.copying``."""
+    from bench.metrics.copying import data_copying_metric
+
+    return data_copying_metric(ctx)
+
+
 def reconstruction(ctx) -> dict:
     """Pixel MSE (images in [0, 1]) and PSNR of held-out test images, and the FID of the
     reconstructions against their originals (NaN with --eval-samples 0)."""
@@ -74,6 +104,14 @@ BUILTIN_METRICS = {
                         Column("kid_std", "KID standard deviation over subsets", summary=False))),
     "precision-recall": Metric(precision_recall, (Column("precision", "precision", "higher"),
                                                   Column("recall", "recall", "higher"))),
+    "density-coverage": Metric(density_coverage, (Column("density", "density (can exceed 1)", "higher"),
+                                                  Column("coverage", "coverage", "higher"))),
+    "data-copying": Metric(data_copying, (
+        Column("copying_ct", "data-copying C_T (0 ideal, < 0 copying)", None),
+        Column("authenticity", "authenticity", "higher"),
+        Column("authenticity_heldout", "authenticity of held-out real images (no-copying baseline)",
+               None, summary=False),
+    )),
     "reconstruction": Metric(reconstruction, (
         Column("recon_mse", "reconstruction MSE", "lower", "pixels in [0, 1]"),
         Column("recon_psnr", "reconstruction PSNR", "higher", "dB"),

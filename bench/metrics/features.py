@@ -8,6 +8,7 @@ torch-fidelity itself never converts: its feature extractors reject anything but
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 
 import torch
@@ -70,6 +71,23 @@ def iter_batches(
                 break
 
 
+@contextlib.contextmanager
+def exact_float32(device: torch.device):
+    """The Inception pass in true float32: on CUDA, TF32 (10-bit mantissa matrix products, on by
+    default for cuDNN convolutions) and any enclosing autocast are switched off for it, so that
+    features, and FIDs, are comparable with torch-fidelity's and with the CPU's."""
+    if device.type != "cuda":
+        yield
+        return
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        with torch.autocast("cuda", enabled=False):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 def _device_of(extractor) -> torch.device:
     param = next(extractor.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
@@ -92,7 +110,7 @@ def extract_features_dict(
     device = torch.device(device) if device is not None else _device_of(extractor)
     names = list(extractor.get_requested_features_list())
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in names}
-    with torch.no_grad():
+    with torch.no_grad(), exact_float32(device):
         for batch in iter_batches(source, batch_size, num_samples):
             x = to_uint8(batch)
             if x.ndim != 4 or x.shape[1] != 3:

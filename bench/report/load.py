@@ -54,9 +54,16 @@ class RunFolder:
         return str(self.manifest.get("run_id") or self.path.name)
 
 
+# The metric columns bench 0.1.0 wrote, whose manifests declare none (format 1).
+FORMAT_1_METRIC_COLUMNS = ("fid", "fid_infinity", "kid_mean", "kid_std", "precision", "recall",
+                           "recon_mse", "recon_psnr", "recon_fid")
+
+
 def builtin_columns() -> list[Column]:
-    """The column table of a run that declares none: the built-in metrics', then the trial's."""
-    return [c for metric in BUILTIN_METRICS.values() for c in metric.columns] + list(TRIAL_COLUMNS)
+    """The column table of a run that declares none (bench 0.1.0): the built-in metric columns
+    that version wrote, as the built-ins declare them today, then the trial's."""
+    columns = {c.key: c for metric in BUILTIN_METRICS.values() for c in metric.columns}
+    return [columns[key] for key in FORMAT_1_METRIC_COLUMNS] + list(TRIAL_COLUMNS)
 
 
 def _column(entry) -> Column:

@@ -15,7 +15,7 @@ from bench.report.format import dig, dig_float, fmt, fmt_interval, fmt_p, to_int
 from bench.report.render import Bold, Bullets, Code, Heading, Image, Para, Table
 from bench.report.stats import CI_METHOD, TEST_METHOD, Rank, final_rows, rank_by_fid, summarize, variants
 from bench.store.columns import Column
-from bench.store.layout import RECONSTRUCTIONS_FILE, SAMPLES_FILE
+from bench.store.layout import COPYING_FILE, RECONSTRUCTIONS_FILE, SAMPLES_FILE
 
 SMALL_N = 10_000  # as bench.evaluation.SMALL_N (not imported: that would load the metrics stack)
 ARROWS = {"lower": " ↓", "higher": " ↑"}
@@ -226,6 +226,10 @@ def plots_section(group: Group, summary: pd.DataFrame, plots_dir: Path, notes: l
         ("Encoder variants: test originals above their reconstructions (first seed)",
          lambda p: figures.image_grids(frame, RECONSTRUCTIONS_FILE, "Reconstructions", context, p, notes,
                                        quiet=True), "reconstructions"),
+        ("Data copying: the 16 generated samples closest to a training image (left of each pair) beside "
+         "that training image (right), closest first, in Inception feature space (first seed)",
+         lambda p: figures.image_grids(frame, COPYING_FILE, "Nearest training images", context, p, notes,
+                                       quiet=True), "copying"),
     ]
     for caption, draw, name in drawings:
         try:

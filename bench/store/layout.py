@@ -19,6 +19,7 @@ CHECKPOINT_FILE = "checkpoint.pt"
 STATUS_FILE = "status.json"
 SAMPLES_FILE = "samples.png"
 RECONSTRUCTIONS_FILE = "reconstructions.png"
+COPYING_FILE = "copying.png"  # the samples nearest a training image, beside it (data-copying metric)
 ERROR_FILE = "error.txt"
 
 

@@ -253,7 +253,8 @@ def run_command(click_ctx, models, dataset, data_dir, download, budget, seeds, s
                 executor_options=ray_options,
             )
             run = start_run(config, Path(results_dir) if results_dir else default_results_root(),
-                            command_line, progress)
+                            command_line, progress,
+                            announce=lambda lines: click.echo("\n".join(lines), err=True))
         _report_plugin_problems(run.plugins)
         click.echo(f"run folder: {run.directory}", err=True)
         statuses = execute(run)

@@ -154,35 +154,42 @@ def peak_cache_key(device: torch.device, dtype: torch.dtype) -> str:
             f"{torch.get_num_threads()} threads | torch {torch.__version__} | {dtype_name}")
 
 
-def cached_peaks(device: torch.device, dtype: torch.dtype = torch.float32, *, remeasure: bool = False,
-                 measure=None) -> tuple[dict[str, float], str]:
-    """The device's matrix-product peaks (``measure_peaks``), measured once per machine and
-    device and kept in ``$BENCH_CACHE_DIR/peaks.json``; ``remeasure`` measures again. Returns
-    the peaks and where they came from (``measured now`` or ``cache, measured <date>``)."""
+def cached_measurement(name: str, device: torch.device, dtype: torch.dtype, measure, *,
+                       remeasure: bool = False) -> tuple[dict[str, float], str]:
+    """``measure(device, dtype) -> {name: value}``, measured once per machine and device and kept
+    in ``$BENCH_CACHE_DIR/peaks.json`` under ``name`` and ``peak_cache_key``; ``remeasure``
+    measures again. Returns the values and where they came from (``measured now`` or
+    ``cache, measured <date>``). A damaged cache is measured again, never trusted."""
     import datetime
 
     from bench.store import StoreError, read_json, write_json
     from bench.store.layout import default_cache_dir
 
-    measure = measure or measure_peaks
     path = default_cache_dir() / PEAKS_FILE
-    key = peak_cache_key(device, dtype)
+    key = f"{name} | {peak_cache_key(device, dtype)}" if name else peak_cache_key(device, dtype)
     try:
         cache = read_json(path, "peak cache") if path.is_file() else {}
     except StoreError:
-        cache = {}  # a damaged cache is measured again, never trusted
-    entry = cache.get(key) if isinstance(cache, dict) else None
-    if not remeasure and isinstance(entry, dict) and isinstance(entry.get("peaks"), dict):
-        return {k: float(v) for k, v in entry["peaks"].items()}, f"cache, measured {entry.get('measured')}"
-    peaks = measure(device, dtype)
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        cache = {}
     cache = cache if isinstance(cache, dict) else {}
-    cache[key] = {"peaks": peaks, "measured": now}
+    entry = cache.get(key)
+    if not remeasure and isinstance(entry, dict) and isinstance(entry.get("values"), dict):
+        return {k: float(v) for k, v in entry["values"].items()}, f"cache, measured {entry.get('measured')}"
+    values = measure(device, dtype)
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    cache[key] = {"values": values, "measured": now}
     try:
         write_json(path, cache)
     except OSError:
         pass  # a read-only cache: measured again next time, nothing lost
-    return peaks, "measured now"
+    return values, "measured now"
+
+
+def cached_peaks(device: torch.device, dtype: torch.dtype = torch.float32, *, remeasure: bool = False,
+                 measure=None) -> tuple[dict[str, float], str]:
+    """The device's matrix-product peaks (``measure_peaks``), measured once per machine and
+    device (``cached_measurement``); ``measure`` replaces ``measure_peaks`` (tests)."""
+    return cached_measurement("", device, dtype, measure or measure_peaks, remeasure=remeasure)
 
 
 def reset_peak_memory(device: torch.device) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -262,6 +263,43 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def measure_evaluation(data_dir: Path | None, weights: str | None, *, images: int = 1000,
+                       inception: bool = True, log=print) -> dict:
+    """The evaluation-cost comparisons of ``bench.perf_evaluation``, in one process."""
+    from bench import perf_evaluation as pe
+    from bench.device import cached_peaks
+    from bench.metrics.features import extract_features
+    from bench.metrics.inception import load_feature_extractor
+
+    out: dict = {"device": "cpu", "threads": torch.get_num_threads(), "torch": torch.__version__}
+    out["startup"] = pe.startup()
+    log(f"startup: {out['startup']}")
+    out["smoke_run"] = pe.smoke_run(weights, log=log)
+    if data_dir is None or weights is None:
+        log("no --data-dir / --fid-weights: the FID and Inception comparisons need real CIFAR-10")
+        return out
+    from bench.data import open_dataset
+    from bench.metrics.reference_cache import subset_indices
+    from bench.plugins import load_plugins
+
+    dataset = open_dataset(load_plugins().datasets, "cifar10", data_dir=str(data_dir), download=False)
+    train, test = (dataset.split(s).images for s in ("train", "test"))
+    train = train[subset_indices(len(train), images, 0)]
+    test = test[subset_indices(len(test), images, 0)]
+    peaks, _ = cached_peaks(torch.device("cpu"))
+    out["peak_flops"] = max(peaks.values())
+    if inception:
+        out["inception"] = pe.inception_speed(train, test, weights, out["peak_flops"], log=log)
+        log(f"inception: {out['inception']}")
+    extractor = load_feature_extractor(weights)
+    real = extract_features(test, extractor)
+    generated = extract_features(train, extractor)
+    out["fid_statistics"] = [pe.fid_statistics_speed(generated, real),
+                             pe.fid_statistics_speed(generated[:32], real)]
+    log(f"fid statistics: {out['fid_statistics']}")
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="gan,vae,vaegan,arvae")
@@ -276,23 +314,39 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None,
                         help="write JSON here and the table beside it (.md)")
+    parser.add_argument("--evaluation", action="store_true",
+                        help="measure what evaluation costs instead (bench.perf_evaluation): FID from "
+                             "statistics, the Inception path vs calculate_metrics, a smoke run, start-up")
+    parser.add_argument("--fid-weights", default=os.environ.get("BENCH_FID_WEIGHTS"),
+                        help="with --evaluation: FID Inception weights (env BENCH_FID_WEIGHTS)")
+    parser.add_argument("--images", type=int, default=1000,
+                        help="with --evaluation: CIFAR-10 images per split for the FID comparisons")
+    parser.add_argument("--no-inception", action="store_true",
+                        help="with --evaluation: skip the Inception comparison (minutes on a CPU)")
     args = parser.parse_args(argv)
     from bench.config import RunError
     from bench.data.dataset import DatasetError
     from bench.device import DeviceError
 
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     try:
-        device = resolve_device(args.device)
-        folder = args.data_dir / "cifar10" / "train" if args.data_dir else None
-        result = measure([m for m in args.models.split(",") if m],
-                         "cifar10" if args.data_dir else "synthetic:4096", device, data_dir=args.data_dir,
-                         loader_folder=folder if folder and folder.is_dir() else None,
-                         batch_size=args.batch_size, steps=args.steps, repeats=args.repeats,
-                         overhead_models=[m for m in args.overhead_models.split(",") if m],
-                         log=lambda s: print(s, file=sys.stderr, flush=True))
+        if args.evaluation:
+            from bench import perf_evaluation
+
+            result = measure_evaluation(args.data_dir, args.fid_weights, images=args.images,
+                                        inception=not args.no_inception, log=log)
+            table = perf_evaluation.markdown(result)
+        else:
+            device = resolve_device(args.device)
+            folder = args.data_dir / "cifar10" / "train" if args.data_dir else None
+            result = measure([m for m in args.models.split(",") if m],
+                             "cifar10" if args.data_dir else "synthetic:4096", device, data_dir=args.data_dir,
+                             loader_folder=folder if folder and folder.is_dir() else None,
+                             batch_size=args.batch_size, steps=args.steps, repeats=args.repeats,
+                             overhead_models=[m for m in args.overhead_models.split(",") if m], log=log)
+            table = markdown(result)
     except (DatasetError, DeviceError, RunError, KeyError) as exc:
         parser.error(str(exc.args[0]))  # the message says what to fix; a traceback would bury it
-    table = markdown(result)
     print(table)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ writes through ``bench.store``; nothing below this module imports it.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from bench.device import cached_peaks, device_name, machine_description, measure
 from bench.evaluation import Evaluator
 from bench.executors import make_executor
 from bench.executors.base import Executor
+from bench.plan import estimate
 from bench.plugins import Plugins, load_plugins
 from bench.store import (
     CHECKPOINT_FILE,
@@ -32,6 +34,7 @@ from bench.store import (
     new_run_dir,
     read_manifest,
     read_status,
+    update_manifest,
     write_manifest,
 )
 from bench.store.columns import TRIAL_COLUMNS
@@ -51,6 +54,15 @@ class Prepared:
     dataset: Dataset
     device: torch.device
     executor: Executor
+    config: RunConfig
+    extractor: object | None = None  # the FID Inception network, once something needed it
+
+    def load_extractor(self):
+        if self.extractor is None:
+            from bench.metrics.inception import load_feature_extractor
+
+            self.extractor = load_feature_extractor(self.config.fid_weights, self.device)
+        return self.extractor
 
 
 def resolve_models(plugins: Plugins, requested: list[str]) -> list[str]:
@@ -118,7 +130,7 @@ def prepare_run(config: RunConfig) -> Prepared:
         raise RunError(f"--batch-size {config.batch_size}: the training set has only {images} images; "
                        f"use --batch-size {images} or less, or more data")
     _build_each_variant(plugins, config, dataset.image_shape)
-    return Prepared(plugins, dataset, device, executor)
+    return Prepared(plugins, dataset, device, executor, config)
 
 
 def _build_each_variant(plugins: Plugins, config: RunConfig, image_shape) -> None:
@@ -141,6 +153,8 @@ def _context(directory: Path, config: RunConfig, prepared: Prepared, peak_flops:
              progress: bool) -> RunContext:
     evaluator = Evaluator(config.eval_settings(), prepared.dataset, prepared.device,
                           prepared.plugins.metric_objects())
+    if prepared.extractor is not None:  # loaded for the plan: not loaded twice
+        evaluator.extractor = prepared.extractor
     return RunContext(directory, config, prepared.plugins, prepared.dataset, prepared.device, evaluator,
                       peak_flops, progress)
 
@@ -163,12 +177,16 @@ def _columns(plugins: Plugins) -> list[dict]:
 
 
 def start_run(config: RunConfig, results_root: Path, command_line: str, progress: bool = True,
-              prepared: Prepared | None = None) -> RunContext:
-    """Create the run folder and manifest; ``prepared`` is ``prepare_run(config)``'s result
-    when the caller already has it (so the dataset is not loaded twice)."""
+              prepared: Prepared | None = None, announce=None) -> RunContext:
+    """Check the run, estimate it (``bench.plan``; its lines go to ``announce``), then create
+    the run folder and manifest. ``prepared`` is ``prepare_run(config)``'s result when the
+    caller already has it (so the dataset is not loaded twice)."""
     prepared = prepared or prepare_run(config)
     device = prepared.device
-    # bf16 autocast trains at the bf16 peak; measured once, before anything else runs.
+    plan = estimate(config, prepared, prepared.load_extractor)
+    if announce is not None:
+        announce(plan.lines())
+    # bf16 autocast trains at the bf16 peak; measured once per machine, then cached.
     peak_dtype = torch.bfloat16 if config.amp and device.type == "cuda" else torch.float32
     peaks, peak_source = cached_peaks(device, peak_dtype, remeasure=config.remeasure_peak,
                                       measure=measure_peaks)
@@ -197,6 +215,8 @@ def start_run(config: RunConfig, results_root: Path, command_line: str, progress
         "budget": config.train_settings().budget.as_dict(),
         "models": _models_entry(prepared.plugins, config),
         "columns": _columns(prepared.plugins),
+        "plan": plan.as_dict(),
+        "started": now(),
         "trials": {},
     })
     return _context(directory, config, prepared, peak_flops, progress)
@@ -223,6 +243,7 @@ def open_run(run_dir: Path, progress: bool = True, retry_failed: bool = False) -
         for name, _, _ in not_completed(ctx):
             retire_trial(run_dir, name)
     _check_checkpoints(ctx)
+    update_manifest(run_dir, resumed=[*manifest.get("resumed", []), now()])
     return ctx
 
 
@@ -249,6 +270,13 @@ def not_completed(ctx: RunContext) -> list[tuple[str, str, str]]:
 
 
 def execute(ctx: RunContext) -> dict[str, str]:
-    """Run every unfinished trial with the run's executor; returns ``{trial: status}``."""
+    """Run every unfinished trial with the run's executor; returns ``{trial: status}``. The
+    manifest records when the run (or a resumed part of it) began and ended."""
     executor = make_executor(ctx.config.executor, ctx.config.executor_options)
-    return executor.execute(ctx, plan_trials(ctx.config))
+    statuses = executor.execute(ctx, plan_trials(ctx.config))
+    update_manifest(ctx.directory, finished=now())
+    return statuses
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -85,3 +85,19 @@ def test_bad_input_is_one_clear_line_before_any_measurement(option, capsys, tmp_
     err = capsys.readouterr().err
     assert "Traceback" not in err and "peaks" not in err
     assert ("unknown model" in err) if option != "--data-dir" else ("point --data-dir" in err)
+
+
+def test_evaluation_costs_are_measured_side_by_side():
+    """FID from statistics: both sides timed on the same statistics, and they agree."""
+    from bench import perf_evaluation
+
+    g = torch.Generator().manual_seed(0)
+    real, generated = torch.randn(600, 64, generator=g), torch.randn(300, 64, generator=g) * 1.2 + 0.1
+    result = perf_evaluation.fid_statistics_speed(generated, real, repeats=2)
+    assert result["relative_difference"] < 1e-6 and result["fid_bench"] > 0
+    assert len(result["bench_runs"]) == len(result["torch_fidelity_runs"]) == 2
+    assert result["ratio"] == pytest.approx(result["torch_fidelity_s"] / result["bench_s"])
+    startup = perf_evaluation.startup(repeats=1)
+    assert set(startup) == {"bench --help", "bench list"} and all(v["seconds"] > 0 for v in startup.values())
+    table = perf_evaluation.markdown({"fid_statistics": [result], "startup": startup})
+    assert "fid_statistics_to_metric" in table and "`bench list`" in table

@@ -110,17 +110,22 @@ def extract_features_dict(
     device = torch.device(device) if device is not None else _device_of(extractor)
     names = list(extractor.get_requested_features_list())
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+    static = getattr(extractor, "static_batch", None)  # a compiled extractor: one batch size only
+    batch_size = static or batch_size
     with torch.no_grad(), exact_float32(device):
         for batch in iter_batches(source, batch_size, num_samples):
             x = to_uint8(batch)
             if x.ndim != 4 or x.shape[1] != 3:
                 raise MetricsError(f"images must be [N, 3, H, W], got a batch of {tuple(x.shape)}")
+            n = len(x)
+            if static and n < static:  # pad, rather than compile again for another shape
+                x = torch.cat([x, x[-1:].expand(static - n, *x.shape[1:])])
             x = x.to(device, non_blocking=True)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             out = extractor.convert_features_tuple_to_dict(extractor(x))
             for name in names:
-                chunks[name].append(out[name].cpu())
+                chunks[name].append(out[name][:n].cpu())
     if not chunks[names[0]]:
         raise MetricsError("no images to extract features from")
     out = {name: torch.cat(parts) for name, parts in chunks.items()}

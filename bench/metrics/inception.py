@@ -132,6 +132,7 @@ def load_feature_extractor(
     device: str | torch.device = "cpu",
     *,
     channels_last: bool = True,
+    compile: bool = False,
 ) -> FeatureExtractorInceptionV3:
     """The FID Inception network on ``device``, in eval mode, with frozen weights.
 
@@ -159,7 +160,22 @@ def load_feature_extractor(
     extractor.weights_path = str(path)
     extractor.weights_sha256 = weights_sha256(path)
     extractor.has_logits_head = has_head
+    if compile:
+        return compile_extractor(extractor)
     return extractor
+
+
+COMPILED_BATCH = 64  # a compiled extractor sees only this batch size (partial batches are padded)
+
+
+def compile_extractor(extractor):
+    """``torch.compile`` with inductor's freezing (batch norm folded into the convolutions,
+    weights pre-packed, ReLU fused: oneDNN post-ops on the CPU) for one static batch size, so
+    it compiles once (about a minute on a 2-core CPU, cached on disk by inductor after that).
+    Features agree with the eager network to ~1e-5 of their scale (a test)."""
+    compiled = torch.compile(extractor, dynamic=False, options={"freezing": True})
+    compiled.static_batch = COMPILED_BATCH
+    return compiled
 
 
 def has_logits_head(extractor) -> bool:

@@ -46,6 +46,7 @@ from bench.store.manifest import (
     FORMAT_VERSION,
     read_manifest,
     record_trial,
+    update_manifest,
     upgrade_config,
     write_manifest,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "CHECKPOINT_FILE", "ERROR_FILE", "FINISHED", "FORMAT_VERSION", "LOG_FILE", "MANIFEST_FILE",
     "METRICS_FILE", "RECONSTRUCTIONS_FILE", "RESULTS_DIR_ENV", "SAMPLES_FILE", "StoreError",
     "append_jsonl", "atomic_write", "default_results_root", "new_run_dir", "read_json", "read_jsonl",
-    "read_manifest", "read_status", "record_trial", "trial_dir", "trial_name", "upgrade_config",
+    "read_manifest", "read_status", "record_trial", "trial_dir", "trial_name", "update_manifest",
+    "upgrade_config",
     "write_json", "write_manifest", "write_status", "write_text",
 ]

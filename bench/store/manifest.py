@@ -55,6 +55,14 @@ def write_manifest(run_dir: Path, manifest: dict) -> None:
     write_json(Path(run_dir) / MANIFEST_FILE, {"format": FORMAT_VERSION, **manifest})
 
 
+def update_manifest(run_dir: Path, **fields) -> None:
+    """Set top-level fields of a run's manifest (e.g. ``finished``)."""
+    path = Path(run_dir) / MANIFEST_FILE
+    manifest = read_json(path, "run manifest")
+    manifest.update(fields)
+    write_json(path, manifest)
+
+
 def record_trial(run_dir: Path, name: str, entry: dict) -> None:
     """Record what a trial used (status, budget used, device...) under ``trials.<name>``."""
     path = Path(run_dir) / MANIFEST_FILE

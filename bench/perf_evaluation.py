@@ -1,0 +1,178 @@
+"""What evaluation costs, side by side in one process (``python -m bench.perf --evaluation``):
+
+* FID from statistics: torch-fidelity's ``fid_statistics_to_metric`` (a general eigenvalue
+  problem of Sigma_g Sigma_r) against bench's symmetric one with sqrt(Sigma_r) computed once per
+  reference, on the same statistics;
+* the Inception path: ``torch_fidelity.calculate_metrics(fid=True)`` against bench's
+  ``extract_features`` + FID on the same images, eager and compiled, with images/s and the
+  share of the measured convolution peak;
+* a smoke run (``bench run``, one variant, 5 steps, 32 samples, warm caches): its seconds
+  outside training;
+* the start-up time of ``bench --help`` and ``bench list``.
+
+Every comparison alternates its sides; medians are reported, and ratios, not absolute times,
+are the point (both sides share the machine's state).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+INCEPTION_GFLOP = 5.7  # per 299x299 image, forward (the FID Inception network)
+
+
+def _timed(fn):
+    started = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - started, out
+
+
+def fid_statistics_speed(generated: torch.Tensor, real: torch.Tensor, repeats: int = 3) -> dict:
+    """Seconds per FID from statistics, old and new, on the same statistics, and their values."""
+    from bench.metrics.fidelity import (
+        fid_from_statistics,
+        fid_from_statistics_torch_fidelity,
+        fid_statistics,
+        with_sqrt_sigma,
+    )
+
+    gen, ref = fid_statistics(generated), fid_statistics(real)
+    root_seconds, ref_root = _timed(lambda: with_sqrt_sigma(ref))
+    old, new = [], []
+    for _ in range(repeats):
+        seconds, fid_old = _timed(lambda: fid_from_statistics_torch_fidelity(gen, ref))
+        old.append(seconds)
+        seconds, fid_new = _timed(lambda: fid_from_statistics(gen, ref_root))
+        new.append(seconds)
+    return {"generated": len(generated), "reference": len(real),
+            "torch_fidelity_s": statistics.median(old), "bench_s": statistics.median(new),
+            "ratio": statistics.median(old) / statistics.median(new),
+            "sqrt_sigma_once_s": root_seconds, "fid_torch_fidelity": fid_old, "fid_bench": fid_new,
+            "relative_difference": abs(fid_new - fid_old) / abs(fid_old),
+            "torch_fidelity_runs": old, "bench_runs": new}
+
+
+def inception_speed(train: torch.Tensor, test: torch.Tensor, weights: str, peak_flops: float,
+                    log=print) -> dict:
+    """calculate_metrics against bench's feature path on the same uint8 images (one round each:
+    each takes minutes on a CPU), and the FIDs they give."""
+    import torch_fidelity
+
+    from bench.metrics.features import extract_features
+    from bench.metrics.fidelity import fid_from_features
+    from bench.metrics.inception import load_feature_extractor
+
+    class Images(torch.utils.data.Dataset):
+        def __init__(self, images):
+            self.images = images
+
+        def __len__(self):
+            return len(self.images)
+
+        def __getitem__(self, i):
+            return self.images[i]
+
+    images = len(train) + len(test)
+    out: dict = {"images": images}
+    log(f"inception: calculate_metrics on {len(train)} + {len(test)} images ...")
+    seconds, fid = _timed(lambda: torch_fidelity.calculate_metrics(
+        input1=Images(train), input2=Images(test), fid=True, verbose=False, cuda=False,
+        feature_extractor_weights_path=weights)["frechet_inception_distance"])
+    out["calculate_metrics"] = {"seconds": seconds, "images_per_s": images / seconds, "fid": fid}
+    for name, compile_ in (("bench_eager", False), ("bench_compiled", True)):
+        log(f"inception: bench's path ({name}) ...")
+        load_s, extractor = _timed(lambda c=compile_: load_feature_extractor(weights, compile=c))
+        seconds, fid = _timed(lambda e=extractor: fid_from_features(extract_features(train, e),
+                                                                    extract_features(test, e)))
+        rate = images / seconds
+        out[name] = {"seconds": seconds, "load_seconds": load_s, "images_per_s": rate, "fid": fid,
+                     "speedup": out["calculate_metrics"]["seconds"] / seconds,
+                     "share_of_peak": rate * INCEPTION_GFLOP * 1e9 / peak_flops,
+                     "fid_relative_difference": abs(fid - out["calculate_metrics"]["fid"])
+                     / out["calculate_metrics"]["fid"]}
+    return out
+
+
+def smoke_run(weights: str | None = None, repeats: int = 2, log=print) -> dict:
+    """``bench run`` of one variant for 5 steps with 32 samples, in a fresh process each time, on
+    synthetic data: the first run fills the caches; the rest measure wall time minus training."""
+    from bench.store import read_jsonl
+
+    command = ["run", "--models", "gan", "--dataset", "synthetic", "--budget", "5steps",
+               "--eval-samples", "32", "--ref-samples", "32", "--no-progress"]
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "BENCH_RESULTS_DIR": str(Path(tmp) / "results")}
+        if weights:
+            env["BENCH_FID_WEIGHTS"] = str(weights)
+        for i in range(repeats + 1):
+            seconds, result = _timed(lambda: subprocess.run([sys.executable, "-m", "bench.cli", *command],
+                                                            env=env, capture_output=True, text=True))
+            if result.returncode != 0:
+                raise RuntimeError(f"the smoke run failed: {result.stderr.strip().splitlines()[-1]}")
+            run_dir = sorted((Path(tmp) / "results").iterdir())[-1]
+            (row,) = read_jsonl(run_dir / "metrics.jsonl")
+            entry = {"wall_seconds": seconds, "train_seconds": row["train_seconds"],
+                     "eval_seconds": row["eval_seconds"],
+                     "outside_training_seconds": seconds - row["train_seconds"], "warm": i > 0}
+            log(f"smoke run {i}: {entry}")
+            runs.append(entry)
+    warm = [r for r in runs if r["warm"]]
+    return {"command": "bench " + " ".join(command), "runs": runs,
+            "outside_training_seconds": statistics.median(r["outside_training_seconds"] for r in warm),
+            "eval_seconds": statistics.median(r["eval_seconds"] for r in warm)}
+
+
+def startup(repeats: int = 3) -> dict:
+    """Wall seconds of ``bench --help`` and ``bench list`` in fresh processes (medians)."""
+    out = {}
+    for name, args in (("bench --help", ["--help"]), ("bench list", ["list"])):
+        times = [_timed(lambda a=args: subprocess.run([sys.executable, "-m", "bench.cli", *a],
+                                                      capture_output=True, check=True))[0]
+                 for _ in range(repeats)]
+        out[name] = {"seconds": statistics.median(times), "runs": times}
+    return out
+
+
+def markdown(result: dict) -> str:
+    lines = []
+    if "fid_statistics" in result:
+        lines += ["| FID from statistics (same statistics) | N generated | seconds per FID | FID |",
+                  "|---|---:|---:|---:|"]
+        for f in result["fid_statistics"]:
+            lines.append(f"| torch-fidelity `fid_statistics_to_metric` | {f['generated']:,} | "
+                         f"{f['torch_fidelity_s']:.2f} | {f['fid_torch_fidelity']:.6f} |")
+            lines.append(f"| bench, symmetric (sqrt(Sigma_r) once: {f['sqrt_sigma_once_s']:.2f} s) | "
+                         f"{f['generated']:,} | {f['bench_s']:.2f} | {f['fid_bench']:.6f} |")
+            lines.append(f"| **ratio**, relative difference {f['relative_difference']:.1e} | | "
+                         f"**{f['ratio']:.1f}x** | |")
+        lines.append("")
+    if "inception" in result:
+        i = result["inception"]
+        lines += [f"| Inception path, {i['images']:,} CIFAR-10 images | seconds | images/s | speed-up | "
+                  "share of peak | FID |", "|---|---:|---:|---:|---:|---:|"]
+        c = i["calculate_metrics"]
+        lines.append(f"| `torch_fidelity.calculate_metrics(fid=True)` | {c['seconds']:.1f} | "
+                     f"{c['images_per_s']:.1f} | 1.00x | | {c['fid']:.6f} |")
+        for name in ("bench_eager", "bench_compiled"):
+            b = i[name]
+            lines.append(f"| bench `extract_features` ({name.split('_')[1]}) | {b['seconds']:.1f} | "
+                         f"{b['images_per_s']:.1f} | **{b['speedup']:.2f}x** | {b['share_of_peak']:.0%} | "
+                         f"{b['fid']:.6f} |")
+        lines.append("")
+    if "smoke_run" in result:
+        s = result["smoke_run"]
+        lines += [f"Smoke run `{s['command']}`, warm caches: **{s['outside_training_seconds']:.1f} s** "
+                  f"outside training (median; evaluation {s['eval_seconds']:.1f} s of it).", ""]
+    if "startup" in result:
+        lines += ["| start-up | seconds |", "|---|---:|"]
+        lines += [f"| `{k}` | {v['seconds']:.2f} |" for k, v in result["startup"].items()]
+    return "\n".join(lines) + "\n"

@@ -2,7 +2,8 @@
 
 ``run_trial`` owns a trial's whole life: build the variant, train it (resuming from its
 checkpoint), evaluate it (before, during and after training as the run asks), and write its
-status, metrics rows, sample and reconstruction grids and, if it fails, its traceback. A
+status, metrics rows, sample and reconstruction grids, latent interpolation pictures
+(``bench.latents``, for variants with ``decode``) and, if it fails, its traceback. A
 variant that diverges or raises is recorded as such and the caller goes on with the next
 trial. What the trial used is returned as a manifest entry, which the executor records:
 a trial never touches the manifest, so it runs the same in a Ray worker's scratch folder.
@@ -24,6 +25,7 @@ from bench.config import RunConfig
 from bench.data import Dataset
 from bench.device import device_name, peak_memory_bytes, reset_peak_memory
 from bench.evaluation import Evaluator
+from bench.latents import save_latent_pictures
 from bench.plugins import Plugins
 from bench.store import (
     CHECKPOINT_FILE,
@@ -191,6 +193,7 @@ def _train_and_evaluate(ctx: RunContext, spec: TrialSpec, directory: Path) -> _O
         trainer.run()
         outcome.peak_memory = peak_memory_bytes(ctx.device)  # of training, before evaluation
         _save_samples(variant, directory, spec.seed)
+        _save_latent_pictures(ctx, variant, directory, spec)
         ctx.evaluator.save_reconstruction_grid(variant, directory / RECONSTRUCTIONS_FILE)
         outcome.evaluation = ctx.evaluator.evaluate(variant, _noise_seed(spec.seed, trainer.usage.steps),
                                                     output_dir=directory)
@@ -210,6 +213,16 @@ def _train_and_evaluate(ctx: RunContext, spec: TrialSpec, directory: Path) -> _O
 def _save_samples(variant: Variant, directory: Path, seed: int) -> None:
     images = variant.sample(64, torch.Generator(variant.device).manual_seed(seed))
     save_image(images, directory / SAMPLES_FILE, nrow=8, normalize=True, value_range=(-1, 1))
+
+
+def _save_latent_pictures(ctx: RunContext, variant: Variant, directory: Path, spec: TrialSpec) -> None:
+    """The latent interpolation pictures (``bench.latents``) of a variant that has ``decode``; one
+    that cannot be drawn costs a warning, never the trial."""
+    try:
+        test = ctx.dataset.split("test").images if "test" in ctx.dataset.splits else None
+        save_latent_pictures(variant, directory, spec.seed, test)
+    except Exception as exc:
+        print(f"bench: trial {spec.name}: no latent pictures ({type(exc).__name__}: {exc})", file=sys.stderr)
 
 
 def _samples_from_last_checkpoint(variant: Variant | None, directory: Path, seed: int) -> str:

@@ -89,6 +89,12 @@ class GAN(Variant):
             ["generator"], lambda i, m: G(self.latent(m, self.config.latent, generator)).float(), n
         )
 
+    def decode(self, z):
+        """Images for the latents ``z`` ``[n, latent]`` (float [-1, 1], ``[n, 3, H, W]``): G in eval
+        mode, as ``sample``. Optional; bench uses it for the latent interpolation pictures."""
+        G, z = self.networks["generator"], z.to(self.device)
+        return self.eval_in_chunks(["generator"], lambda i, m: G(z[i : i + m]).float(), len(z))
+
 
 @hookimpl
 def bench_register_models(register):

@@ -4,8 +4,9 @@
     paths = build_report(["results/00001-cifar10-10m"])   # report.md, report.html, results.csv, ...
 
 ``load`` reads run folders (through ``bench.store``) and their column table, ``comparable``
-decides which runs are one comparison, ``stats`` summarizes across seeds, ``sections`` and
-``plots`` write each comparison, ``render`` renders markdown and HTML, ``format`` writes
+decides which runs are one comparison, ``best`` finds each trial's best FID so far, ``stats``
+summarizes across seeds, ``timing`` tells a run's estimated and actual wall time, ``sections``
+and ``plots`` write each comparison, ``render`` renders markdown and HTML, ``format`` writes
 numbers; ``build`` orchestrates.
 """
 

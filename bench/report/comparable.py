@@ -13,6 +13,7 @@ import json
 
 import pandas as pd
 
+from bench.report.best import with_best_columns
 from bench.report.format import dig, first, is_nan, seed_text, show
 from bench.report.load import RunFolder, column_table, normalize, run_frame
 from bench.store.columns import Column
@@ -111,6 +112,7 @@ def group_runs(runs: list[RunFolder], columns: list[Column]) -> tuple[list[Group
             group.reason = "; ".join(differing)
         group.columns = column_table(group.runs)
         group.frame = dedup(group)
+        group.frame, group.columns = with_best_columns(group.frame, group.columns, group.notes)
         group.notes.extend(differences(group))
     everything = pd.concat([g.frame for g in groups], ignore_index=True)
     return groups, everything

@@ -1,7 +1,8 @@
 """The report's figures, drawn with matplotlib's Agg canvas (no display, no pyplot state).
 
 ``metric_panels`` draws every summary column of the column table (a plugin's included); the
-others are FID against time, loss curves, throughput and sample/reconstruction grids.
+others are FID against time (each trial's best FID starred), loss curves, throughput and the
+pictures trials save (samples, reconstructions, latent interpolations, data copying).
 Every plot labels its axes with units and names the dataset, budget and N in its title.
 Each function writes one PNG and returns its path, or returns ``None`` with the reason
 added to ``notes`` when there is nothing to draw.
@@ -18,6 +19,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from bench.report.best import has_progress, trial_bests
 from bench.report.stats import final_rows, finite, t_interval, variants
 from bench.store.columns import Column
 from bench.store.files import read_jsonl
@@ -64,7 +66,8 @@ def _trials(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def fid_vs_time(frame: pd.DataFrame, context: str, path: Path, notes: list[str]) -> Path | None:
-    """Mean FID against mean training wall-clock per evaluation point, t-interval band across seeds."""
+    """Mean FID against mean training wall-clock per evaluation point, t-interval band across seeds;
+    a star on each trial's best FID when some trial was evaluated more than once."""
     if "fid" not in frame.columns:
         notes.append("FID versus training time: the runs' metrics include no FID")
         return None
@@ -91,6 +94,12 @@ def fid_vs_time(frame: pd.DataFrame, context: str, path: Path, notes: list[str])
         high = np.array([p[1].high for p in line])
         if np.isfinite(low).any():
             ax.fill_between(x, low, high, color=colours[name], alpha=0.18, linewidth=0)
+    bests = trial_bests(frame)
+    if has_progress(bests):
+        star = {"s": 110, "marker": "*", "linewidths": 0.6, "edgecolors": "black"}
+        ax.scatter(bests["best_seconds"], bests["best_fid"], zorder=3,
+                   color=[colours[str(v)] for v in bests["variant"]], **star)
+        ax.scatter([], [], color="white", label="each trial's best FID", **star)  # the legend's entry
     ax.set_xlabel("training wall-clock time (s)")
     ax.set_ylabel("FID (lower is better)")
     ax.set_title(plain(f"FID vs training time: {context}"), fontsize=10)

@@ -1,6 +1,7 @@
-"""The report's sections, as document blocks (``render``): for each comparison its setup,
-the FID ranking, the summary table (one line per summary column of the column table), the
-trials that did not complete, and the plots; ``group_blocks`` puts one comparison together.
+"""The report's sections, as document blocks (``render``): for each comparison its setup (with
+the run's estimated and actual wall time), the FID ranking, the summary table (one line per
+summary column of the column table), each trial's best FID so far, the trials that did not
+complete, and the plots; ``group_blocks`` puts one comparison together.
 """
 
 from __future__ import annotations
@@ -10,12 +11,29 @@ from pathlib import Path
 import pandas as pd
 
 from bench.report import plots as figures
+from bench.report.best import has_progress, trial_bests
 from bench.report.comparable import Group
 from bench.report.format import dig, dig_float, fmt, fmt_interval, fmt_p, to_int, unique
 from bench.report.render import Bold, Bullets, Code, Heading, Image, Para, Table
-from bench.report.stats import CI_METHOD, TEST_METHOD, Rank, final_rows, rank_by_fid, summarize, variants
+from bench.report.stats import (
+    CI_METHOD,
+    TEST_METHOD,
+    Rank,
+    final_rows,
+    rank_by_fid,
+    summarize,
+    t_interval,
+    variants,
+)
+from bench.report.timing import timing_text
 from bench.store.columns import Column
-from bench.store.layout import COPYING_FILE, RECONSTRUCTIONS_FILE, SAMPLES_FILE
+from bench.store.layout import (
+    COPYING_FILE,
+    ENCODED_LATENTS_FILE,
+    LATENTS_FILE,
+    RECONSTRUCTIONS_FILE,
+    SAMPLES_FILE,
+)
 
 SMALL_N = 10_000  # as bench.evaluation.SMALL_N (not imported: that would load the metrics stack)
 ARROWS = {"lower": " ↓", "higher": " ↑"}
@@ -90,6 +108,11 @@ def setup_section(group: Group) -> list:
                                   if dig(m, "device", "machine")))
     if machines:
         blocks.append(Para(["Machine" + ("s" if len(machines) > 1 else "") + ": " + " | ".join(machines)]))
+    timings = [(r.run_id, text) for r in runs if (text := timing_text(r.manifest))]
+    if len(timings) == 1 and len(runs) == 1:
+        blocks.append(Para(timings[0][1]))
+    elif timings:
+        blocks.append(Bullets([[f"{run_id}: {text}"] for run_id, text in timings]))
     blocks.append(Table(["", "value"], [[a, Code(b) if a == "git commit" else b] for a, b in rows]))
     if samples:
         small = any(bool(v) for v in frame["small_n"].dropna()) if "small_n" in frame else False
@@ -189,6 +212,60 @@ def summary_section(summary: pd.DataFrame, columns: list[Column]) -> list:
     return blocks
 
 
+BEST_METHOD = (
+    "Each trial's lowest FID over its evaluations during training (--eval-every) and at the end (the "
+    "untrained point does not count), the share of its budget it had used there, and how far its final "
+    "FID is above it: GAN FIDs often reach their best before the budget runs out and then get worse. "
+    "The per-variant lines are across completed trials (mean [95% t-interval]). The lowest of several "
+    "noisy evaluations is biased low (it is picked by the same noise it is measured with): compare best "
+    "FIDs with each other, not with final FIDs."
+)
+
+
+def _percent(fraction) -> str:
+    text = fmt(100 * fraction)
+    return text if text == "n/a" else f"{text}%"
+
+
+def best_section(frame: pd.DataFrame) -> list:
+    """Each trial's best FID so far beside its final FID, and a line per variant; nothing when no
+    trial was evaluated more than once (then the final FID is the best)."""
+    bests = trial_bests(frame)
+    if not has_progress(bests):
+        return []
+    lines = []
+    for name in variants(bests):
+        rows = bests[(bests["variant"] == name) & (bests["status"] == "completed")]
+        if rows.empty:
+            continue
+        best, final = t_interval(rows["best_fid"]), t_interval(rows["final_fid"])
+        gap = rows["final_fid"] - rows["best_fid"]
+        worse = gap[gap > 0]
+        text = (f"{name}: best FID {fmt_interval(best.mean, best.low, best.high, best.n)}, at "
+                f"{_percent(rows['best_at'].mean())} of the budget on average; final FID "
+                f"{fmt_interval(final.mean, final.low, final.high, final.n)}; the final FID is above the "
+                f"best in {len(worse)} of {len(rows)} seed{'s' * (len(rows) != 1)}")
+        lines.append([text + (f" (by {fmt(worse.mean())} on average)." if len(worse) else ".")])
+    table = []
+    for _, r in bests.iterrows():
+        gap = r["final_fid"] - r["best_fid"]
+        if pd.isna(r["final_fid"]):
+            above = f"n/a ({r['status']})"
+        elif gap > 0:
+            above = f"+{fmt(gap)} (+{fmt(100 * gap / r['best_fid'])}%)"
+        else:
+            above = "no: the final FID is the best"
+        at = _percent(r["best_at"]) + (" (final)" if r["best_point"] == "final" else "")
+        table.append([str(r["variant"]), str(to_int(r["seed"])), str(int(r["points"])), fmt(r["final_fid"]),
+                      fmt(r["best_fid"]), at, above])
+    blocks: list = [Heading(3, "Best FID so far (lower is better)")]
+    if lines:
+        blocks.append(Bullets(lines))
+    blocks.append(Table(["variant", "seed", "evaluations", "final FID", "best FID", "at budget used",
+                         "final above best by"], table, [False, True, True, True, True, True, False]))
+    return blocks + [Para(BEST_METHOD)]
+
+
 def failures_section(frame: pd.DataFrame) -> list:
     blocks: list = [Heading(3, "Trials that did not complete")]
     final = frame[frame["eval_point"] == "final"] if not frame.empty else frame
@@ -210,12 +287,13 @@ def plots_section(group: Group, summary: pd.DataFrame, plots_dir: Path, notes: l
     blocks: list = [Heading(3, "Plots")]
     frame, context = group.frame, _context(group)
     suffix = "" if group.number == 1 else f"-{group.number}"
+    stars = "; a star marks each trial's best (lowest) FID" if has_progress(trial_bests(frame)) else ""
     drawings = [
         ("Every summary metric per variant: mean across seeds (bar), 95% t-interval error bar where "
          "there are 2+ seeds; the numbers of the summary table, each panel saying which way is better",
          lambda p: figures.metric_panels(summary, group.columns, context, p, notes), "metrics"),
         ("FID versus training wall-clock time per variant: mean across seeds (line), each seed (dots), "
-         "95% t-interval band where there are 2+ seeds",
+         f"95% t-interval band where there are 2+ seeds{stars}",
          lambda p: figures.fid_vs_time(frame, context, p, notes), "fid-vs-time"),
         ("Training loss curves per variant (each seed one line)",
          lambda p: figures.loss_curves(frame, context, p, notes), "losses"),
@@ -226,6 +304,16 @@ def plots_section(group: Group, summary: pd.DataFrame, plots_dir: Path, notes: l
         ("Encoder variants: test originals above their reconstructions (first seed)",
          lambda p: figures.image_grids(frame, RECONSTRUCTIONS_FILE, "Reconstructions", context, p, notes,
                                        quiet=True), "reconstructions"),
+        ("Latent interpolations: each row decodes 10 points, left to right, along the spherical path "
+         "between two draws from the prior N(0, I) (direction interpolated on the sphere, length linearly); "
+         "8 pairs per variant, drawn from the trial seed (first seed)",
+         lambda p: figures.image_grids(frame, LATENTS_FILE, "Latent interpolations", context, p, notes,
+                                       quiet=True), "latents"),
+        ("Encoder variants: each row is a test image (left), 10 decodings along the spherical path "
+         "between its encoding (the posterior mean) and that of another test image, and that image "
+         "(right); the same 8 pairs of test images for every variant (first seed)",
+         lambda p: figures.image_grids(frame, ENCODED_LATENTS_FILE, "Interpolations between encodings",
+                                       context, p, notes, quiet=True), "latents-encoded"),
         ("Data copying: the 16 generated samples closest to a training image (left of each pair) beside "
          "that training image (right), closest first, in Inception feature space (first seed)",
          lambda p: figures.image_grids(frame, COPYING_FILE, "Nearest training images", context, p, notes,
@@ -259,6 +347,7 @@ def group_blocks(group: Group, plots_dir: Path | None, several: bool) -> tuple[l
     blocks += setup_section(group)
     blocks += ranking_section(rank_by_fid(frame) if not frame.empty else [])
     blocks += summary_section(summary, group.columns)
+    blocks += best_section(frame)
     blocks += failures_section(frame)
     if plots_dir is not None and not frame.empty:
         blocks += plots_section(group, summary, plots_dir, notes)

@@ -20,6 +20,8 @@ STATUS_FILE = "status.json"
 SAMPLES_FILE = "samples.png"
 RECONSTRUCTIONS_FILE = "reconstructions.png"
 COPYING_FILE = "copying.png"  # the samples nearest a training image, beside it (data-copying metric)
+LATENTS_FILE = "latents.png"  # prior interpolations: 8 rows of 10 images (bench.latents)
+ENCODED_LATENTS_FILE = "latents-encoded.png"  # per row: test image, 10 decodings, test image
 ERROR_FILE = "error.txt"
 
 

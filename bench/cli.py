@@ -106,8 +106,7 @@ def main():
               help="Also load this plugin file (repeatable).")
 def list_command(plugin_files):
     """List every registered model (name, family, source), dataset and metric."""
-    from bench.plugins import load_plugins
-    from bench.run import check_plugin_files
+    from bench.plugins import check_plugin_files, load_plugins
 
     try:
         check_plugin_files(plugin_files)

@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 import torch
-from torchvision.utils import save_image
 
 from bench.data import Dataset
 from bench.data.image_source import load_image_source
 from bench.device import synchronize
+from bench.images import save_grid
 from bench.metric import Metric
 from bench.metrics.errors import MetricsError
 from bench.metrics.features import extract_features
@@ -305,4 +305,4 @@ class Evaluator:
         x = self.recon_originals()[: 8 * pairs].to(variant.device).float() / 127.5 - 1
         x_hat = variant.reconstruct(x).float().clamp(-1, 1)
         rows = [t for i in range(pairs) for t in (x[8 * i : 8 * i + 8], x_hat[8 * i : 8 * i + 8])]
-        save_image(torch.cat(rows), path, nrow=8, normalize=True, value_range=(-1, 1))
+        save_grid(torch.cat(rows), path, nrow=8, value_range=(-1, 1))

@@ -25,8 +25,8 @@ import contextlib
 from pathlib import Path
 
 import torch
-from torchvision.utils import save_image
 
+from bench.images import save_grid
 from bench.store.layout import ENCODED_LATENTS_FILE, LATENTS_FILE
 
 ROWS, STEPS = 8, 10
@@ -140,7 +140,7 @@ def encoder_interpolations(variant, test_images_uint8: torch.Tensor, rows: int =
 
 
 def _save(images: torch.Tensor, path: Path, per_row: int) -> Path:
-    save_image(images.float().clamp(-1, 1).cpu(), path, nrow=per_row, normalize=True, value_range=(-1, 1))
+    save_grid(images, path, nrow=per_row, value_range=(-1, 1))
     return path
 
 

@@ -295,7 +295,8 @@ def measure_evaluation(data_dir: Path | None, weights: str | None, *, images: in
     real = extract_features(test, extractor)
     generated = extract_features(train, extractor)
     out["fid_statistics"] = [pe.fid_statistics_speed(generated, real),
-                             pe.fid_statistics_speed(generated[:32], real)]
+                             pe.fid_statistics_speed(generated[:32], real),
+                             pe.fid_statistics_speed(generated, real, full_rank=True)]
     log(f"fid statistics: {out['fid_statistics']}")
     return out
 

@@ -93,6 +93,27 @@ def train_rate(cls, config: RunConfig, options: dict | None, images: torch.Tenso
     return batch.shape[0] / (time.perf_counter() - started), float(counter.total)
 
 
+def cached_train_rate(cls, model: str, config: RunConfig, images: torch.Tensor,
+                      device: torch.device) -> tuple[float, float]:
+    """``train_rate``, measured once per machine for a variant's resolved config, image shape,
+    batch size and layout (cached like the peak; ``--remeasure-peak`` measures again)."""
+    import json
+
+    from bench.variant import resolved_config
+
+    key = json.dumps({"model": model, "config": resolved_config(cls, config.options.get(model)),
+                      "shape": list(images.shape[1:]), "batch": config.batch_size, "amp": bool(config.amp),
+                      "channels_last": config.channels_last}, sort_keys=True, default=str)
+
+    def measure(device, dtype):
+        rate, flops = train_rate(cls, config, config.options.get(model), images, device)
+        return {"images_per_s": rate, "flops_per_step": flops}
+
+    values, _ = cached_measurement(f"train {key}", device, torch.float32, measure,
+                                   remeasure=config.remeasure_peak)
+    return values["images_per_s"], values["flops_per_step"]
+
+
 def _train_seconds(config: RunConfig, rate: float, flops_per_step: float) -> float:
     """One trial's training seconds under the run's budget at ``rate`` images/s."""
     budget = config.train_settings().budget
@@ -182,7 +203,7 @@ def estimate(config: RunConfig, prepared, extractor_loader) -> Plan:
         if remote:  # trials train on the workers' devices, whose rates are unknown here
             rate, flops = math.nan, math.nan
         else:
-            rate, flops = train_rate(cls, config, config.options.get(model), images, device)
+            rate, flops = cached_train_rate(cls, model, config, images, device)
             rates[model] = rate
         seconds = _train_seconds(config, rate, flops)
         train_seconds += seconds * len(config.seeds)

@@ -99,6 +99,16 @@ def load_plugins(files=(), builtins=BUILTIN_PLUGINS, entry_points: bool = True) 
     return plugins
 
 
+def check_plugin_files(files) -> None:
+    """Every ``--plugin`` file exists (an error before anything runs, not a warning after)."""
+    from bench.config import RunError
+
+    for path in files:
+        if not Path(path).is_file():
+            raise RunError(f"--plugin {path}: no such file; give the path of a Python file that "
+                           "registers plugins with @bench.hookimpl")
+
+
 def _import_file(path: Path):
     if not path.is_file():
         raise FileNotFoundError(f"no such plugin file: {path}")

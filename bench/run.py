@@ -27,7 +27,7 @@ from bench.evaluation import Evaluator
 from bench.executors import make_executor
 from bench.executors.base import Executor
 from bench.plan import estimate
-from bench.plugins import Plugins, load_plugins
+from bench.plugins import Plugins, check_plugin_files, load_plugins
 from bench.store import (
     CHECKPOINT_FILE,
     StoreError,
@@ -83,13 +83,6 @@ def resolve_models(plugins: Plugins, requested: list[str]) -> list[str]:
             + (f"\nplugins that failed to load or registered nothing:{hint}" if hint else "")
         )
     return list(dict.fromkeys(requested))
-
-
-def check_plugin_files(files) -> None:
-    for path in files:
-        if not Path(path).is_file():
-            raise RunError(f"--plugin {path}: no such file; give the path of a Python file that "
-                           "registers plugins with @bench.hookimpl")
 
 
 def _check_options(plugins: Plugins, config: RunConfig) -> None:

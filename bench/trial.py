@@ -18,13 +18,13 @@ import traceback
 from pathlib import Path
 
 import torch
-from torchvision.utils import save_image
 
 from bench.checkpoint import load_checkpoint
 from bench.config import RunConfig
 from bench.data import Dataset
 from bench.device import device_name, peak_memory_bytes, reset_peak_memory
 from bench.evaluation import Evaluator
+from bench.images import save_grid
 from bench.latents import save_latent_pictures
 from bench.plugins import Plugins
 from bench.store import (
@@ -212,7 +212,7 @@ def _train_and_evaluate(ctx: RunContext, spec: TrialSpec, directory: Path) -> _O
 
 def _save_samples(variant: Variant, directory: Path, seed: int) -> None:
     images = variant.sample(64, torch.Generator(variant.device).manual_seed(seed))
-    save_image(images, directory / SAMPLES_FILE, nrow=8, normalize=True, value_range=(-1, 1))
+    save_grid(images, directory / SAMPLES_FILE, nrow=8, value_range=(-1, 1))
 
 
 def _save_latent_pictures(ctx: RunContext, variant: Variant, directory: Path, spec: TrialSpec) -> None:
@@ -260,6 +260,10 @@ def _final_row(ctx: RunContext, spec: TrialSpec, outcome: _Outcome, directory: P
     if usage.flops_per_step:
         row["train_flops_per_s"] = row["train_images_per_s"] * usage.flops_per_step / batch_size
         row["mfu"] = row["train_flops_per_s"] / ctx.peak_flops
+        if row["mfu"] > 1:
+            print(f"bench: trial {spec.name} ran at {row['mfu']:.0%} of the device's peak: the peak in the "
+                  "cache is too low (measured while the machine was busy?); measure it again with "
+                  "--remeasure-peak", file=sys.stderr)
     if outcome.status == COMPLETED:
         row.update(_final_losses(directory))
         row.update(outcome.evaluation)

@@ -155,33 +155,42 @@ def test_cuda_features_agree_with_the_cpus(cifar, our_features):
 
 
 def test_symmetric_fid_equals_torch_fidelitys_on_real_features(our_features):
-    """FID from statistics through the symmetric eigenproblem (and a precomputed sqrt of the
-    reference covariance) against torch-fidelity's fid_statistics_to_metric, both directions."""
-    from bench.metrics.fidelity import fid_from_statistics_torch_fidelity, with_sqrt_sigma
+    """FID from statistics as a symmetric eigenproblem R Sigma_g R^T (R^T R = Sigma_ref), with every
+    kind of factor R, against torch-fidelity's fid_statistics_to_metric on the same statistics."""
+    from bench.metrics.fidelity import fid_from_statistics_torch_fidelity, with_factor
 
-    train, test = (fid_statistics(f) for f in our_features)
-    for generated, reference in ((train, test), (test, train)):
-        expected = fid_from_statistics_torch_fidelity(generated, reference)
-        assert fid_from_statistics(generated, reference) == pytest.approx(expected, rel=1e-6)
-        assert fid_from_statistics(generated, with_sqrt_sigma(reference)) == pytest.approx(expected, rel=1e-6)
+    train, test = our_features
+    for generated, real in ((train, test), (test, train)):
+        gen, ref = fid_statistics(generated), fid_statistics(real)
+        expected = fid_from_statistics_torch_fidelity(gen, ref)
+        by_features, by_sigma = with_factor(ref, real), with_factor(ref)  # 100 < D: Sigma is singular
+        assert (by_features["factor_kind"], by_sigma["factor_kind"]) == ("features", "sqrt")
+        for reference in (ref, by_features, by_sigma):
+            assert fid_from_statistics(gen, reference) == pytest.approx(expected, rel=1e-6)
+    # a full-rank reference covariance (as with N > D images): the Cholesky route
+    full = fid_statistics(test)
+    full["sigma"] = full["sigma"] + 1e-2 * np.eye(len(full["sigma"]))
+    gen = fid_statistics(train)
+    factored = with_factor(full)
+    assert factored["factor_kind"] == "cholesky"
+    expected = fid_from_statistics_torch_fidelity(gen, full)
+    assert fid_from_statistics(gen, factored) == pytest.approx(expected, rel=1e-6)
 
 
-def test_reference_square_root_is_cached_beside_the_features(tmp_path):
-    from bench.metrics.fidelity import sqrtm_psd
-
+def test_reference_factor_is_cached_beside_the_features(tmp_path):
     images, fake = _random_images(40), FakeExtractor()
-    first = reference_features(images, fake, cache_dir=tmp_path, **BASE)
-    root = first.statistics["sqrt_sigma"]
-    np.testing.assert_allclose(root @ root, first.statistics["sigma"], atol=1e-8)
-    np.testing.assert_allclose(root, sqrtm_psd(first.statistics["sigma"]), atol=1e-12)
-    cached = list(tmp_path.glob("*-sqrt-sigma.pt"))
+    first = reference_features(images, fake, cache_dir=tmp_path, **BASE)  # 30 images of 6-d features
+    stats = first.statistics
+    assert stats["factor_kind"] == "cholesky"
+    np.testing.assert_allclose(stats["factor"].T @ stats["factor"], stats["sigma"], atol=1e-10)
+    cached = list(tmp_path.glob("**/*-factor.pt"))
     assert len(cached) == 1
     again = reference_features(images, fake, cache_dir=tmp_path, **BASE)
-    np.testing.assert_array_equal(again.statistics["sqrt_sigma"], root)
+    np.testing.assert_array_equal(again.statistics["factor"], stats["factor"])
     cached[0].write_bytes(b"damaged")
     with pytest.warns(UserWarning, match="unreadable"):
-        redone = reference_features(images, fake, cache_dir=tmp_path, **BASE).statistics["sqrt_sigma"]
-    np.testing.assert_allclose(redone, root, atol=1e-12)
+        redone = reference_features(images, fake, cache_dir=tmp_path, **BASE).statistics["factor"]
+    np.testing.assert_allclose(redone, stats["factor"], atol=1e-12)
 
 
 def test_inception_score_refuses_headless_weights(cifar, extractor):

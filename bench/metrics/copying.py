@@ -268,7 +268,7 @@ def save_copying_picture(generated: torch.Tensor, train: torch.Tensor, path: str
                          per_row: int = PAIRS_PER_ROW) -> Path:
     """Pairs (generated | training image) side by side, ``per_row`` pairs a row, in the given
     order; a thin white line inside a pair, a wider one between pairs."""
-    from torchvision.utils import make_grid, save_image
+    from bench.images import save_grid
 
     g, t = _unit(generated), _unit(train)
     if g.shape != t.shape or g.ndim != 4 or len(g) == 0:
@@ -276,7 +276,7 @@ def save_copying_picture(generated: torch.Tensor, train: torch.Tensor, path: str
     gap = torch.ones(*g.shape[:3], 2)
     pairs = torch.cat([g, gap, t], dim=3)
     path = Path(path)
-    save_image(make_grid(pairs, nrow=per_row, padding=6, pad_value=1.0), path)
+    save_grid(pairs, path, nrow=per_row, padding=6, pad_value=1.0)
     return path
 
 

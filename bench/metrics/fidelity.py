@@ -87,34 +87,64 @@ def sqrtm_psd(sigma: np.ndarray) -> np.ndarray:
     return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
 
 
-def with_sqrt_sigma(stats: Statistics) -> dict[str, np.ndarray]:
-    """``stats`` plus ``"sqrt_sigma"``: computed once per reference, it makes each FID against
-    it a symmetric eigenvalue problem (see ``fid_from_statistics``)."""
+# How a reference's covariance factor R (R^T R = Sigma) was made; "cholesky" is upper triangular.
+FACTOR_KINDS = ("features", "cholesky", "sqrt")
+
+
+def covariance_factor(sigma: np.ndarray, features: Features | None = None) -> tuple[np.ndarray, str]:
+    """``(R, kind)`` with R^T R = Sigma, in float64, ``[k, D]``: the centred features / sqrt(N - 1)
+    when there are at most D of them (k = N: Sigma has rank below N), else the upper Cholesky
+    factor of Sigma, or its symmetric square root if Sigma is singular."""
+    if features is not None:
+        x = np.asarray(torch.as_tensor(features).detach().cpu().double().numpy())
+        if len(x) <= x.shape[1]:
+            return (x - x.mean(axis=0)) / np.sqrt(len(x) - 1), "features"
+    sigma = np.asarray(sigma, dtype=np.float64)
+    try:
+        return np.linalg.cholesky(sigma).T, "cholesky"
+    except np.linalg.LinAlgError:
+        return sqrtm_psd(sigma), "sqrt"
+
+
+def with_factor(stats: Statistics, features: Features | None = None) -> dict[str, np.ndarray]:
+    """``stats`` plus ``"factor"`` and ``"factor_kind"`` (``covariance_factor``): made once per
+    reference, it makes every FID against it a small symmetric eigenvalue problem."""
     out = dict(stats)
-    if "sqrt_sigma" not in out:
-        out["sqrt_sigma"] = sqrtm_psd(out["sigma"])
+    if "factor" not in out:
+        out["factor"], out["factor_kind"] = covariance_factor(out["sigma"], features)
     return out
+
+
+def _congruence(factor: np.ndarray, kind: str, sigma: np.ndarray) -> np.ndarray:
+    """R Sigma R^T, symmetric, in float64 (two triangular products for a Cholesky factor)."""
+    if kind == "cholesky":
+        from scipy.linalg.blas import dtrmm
+
+        left = dtrmm(1.0, factor, sigma)  # R Sigma, R upper triangular
+        product = dtrmm(1.0, factor, left, side=1, trans_a=1)  # (R Sigma) R^T
+    else:
+        product = factor @ sigma @ factor.T
+    return (product + product.T) / 2
 
 
 def fid_from_statistics(stats_1: Statistics, stats_2: Statistics) -> float:
     """Fréchet distance between generated ``stats_1`` and reference ``stats_2`` (``{"mu", "sigma"}``,
-    the reference optionally with its ``"sqrt_sigma"``), in float64.
+    the reference optionally with its ``"factor"``, see ``with_factor``), in float64.
 
-    The trace term tr sqrt(Sigma_1 Sigma_2) is computed as the sum of the square roots of the
-    eigenvalues of the symmetric matrix sqrt(Sigma_2) Sigma_1 sqrt(Sigma_2), which has the same
-    spectrum as Sigma_1 Sigma_2: a symmetric eigenvalue problem instead of torch-fidelity's
-    general one (``np.linalg.eigvals``), with the same value (to 1e-6 relative, a test) at a
-    fraction of the cost, and sqrt(Sigma_2) computed once per reference.
+    With R^T R = Sigma_2, the matrices Sigma_1 Sigma_2 and R Sigma_1 R^T have the same eigenvalues,
+    so tr sqrt(Sigma_1 Sigma_2) is the sum of the square roots of the eigenvalues of the symmetric
+    k x k matrix R Sigma_1 R^T: a symmetric eigenvalue problem instead of torch-fidelity's general
+    one (``np.linalg.eigvals`` of Sigma_1 Sigma_2), the same value (to 1e-6 relative on real
+    features, a test), and R made once per reference. k is the reference's rank bound: N when it
+    has fewer images than feature dimensions, else D (R from a Cholesky factorisation).
     """
     mu1, mu2 = (np.asarray(s["mu"], dtype=np.float64) for s in (stats_1, stats_2))
     if mu1.shape != mu2.shape:
         raise MetricsError(f"feature sizes differ: {mu1.shape} vs {mu2.shape}")
     sigma1 = np.asarray(stats_1["sigma"], dtype=np.float64)
     sigma2 = np.asarray(stats_2["sigma"], dtype=np.float64)
-    root = stats_2.get("sqrt_sigma") if isinstance(stats_2, Mapping) else None
-    root = sqrtm_psd(sigma2) if root is None else np.asarray(root, dtype=np.float64)
-    product = root @ sigma1 @ root
-    eigenvalues = np.linalg.eigvalsh((product + product.T) / 2)
+    ref = stats_2 if "factor" in stats_2 else with_factor(stats_2)
+    eigenvalues = np.linalg.eigvalsh(_congruence(np.asarray(ref["factor"]), ref["factor_kind"], sigma1))
     trace_sqrt = np.sqrt(np.clip(eigenvalues, 0, None)).sum()
     diff = mu1 - mu2
     return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt)
@@ -243,7 +273,8 @@ def fid_infinity_from_features(
     """
     gen = _features(generated)
     n = len(gen)
-    ref = with_sqrt_sigma(reference if isinstance(reference, Mapping) else fid_statistics(reference))
+    ref = (with_factor(reference) if isinstance(reference, Mapping)
+           else with_factor(fid_statistics(reference), reference))
     if min_samples is None:
         min_samples = min(5000, n // 2)
     if not 2 <= min_samples < n:

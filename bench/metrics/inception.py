@@ -19,12 +19,11 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import torch
-from torch_fidelity.feature_extractor_inceptionv3 import (
-    URL_INCEPTION_V3,
-    FeatureExtractorInceptionV3,
-)
 
 from bench.metrics.errors import MetricsError
+
+# torch-fidelity is imported where the network is built: its package imports torchvision and
+# more (about 2 s), which a run without sample metrics, or `bench list`, never needs.
 
 WEIGHTS_ENV = "BENCH_FID_WEIGHTS"
 EXTRACTOR_NAME = "inception-v3-compat"  # torch-fidelity's registry name for this network
@@ -80,6 +79,8 @@ def check_weights_file(path: Path) -> None:
 
 def _download_default_weights() -> Path:
     """torch-fidelity's weights in the torch hub cache, downloaded there if missing."""
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
     name = URL_INCEPTION_V3.rsplit("/", 1)[-1]
     path = Path(torch.hub.get_dir()) / "checkpoints" / name
     if path.is_file():
@@ -133,13 +134,15 @@ def load_feature_extractor(
     *,
     channels_last: bool = True,
     compile: bool = False,
-) -> FeatureExtractorInceptionV3:
+) -> torch.nn.Module:
     """The FID Inception network on ``device``, in eval mode, with frozen weights.
 
     It extracts pool3 features (``"2048"``), plus ``"logits_unbiased"`` only if the weights
     have a valid logits head. ``channels_last`` stores the convolution weights in NHWC, which
     is about twice as fast on CPU and gives the same features to ~1e-6 relative.
     """
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
     path = resolve_weights_path(weights_path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

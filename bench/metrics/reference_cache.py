@@ -28,7 +28,6 @@ import torch
 from bench.data.dataset import content_hash as pixels_hash
 from bench.metrics.errors import MetricsError
 from bench.metrics.features import DEFAULT_BATCH_SIZE, extract_features
-from bench.metrics.fidelity import fid_statistics, sqrtm_psd
 from bench.metrics.inception import POOL3
 from bench.store import atomic_write
 from bench.store.layout import CACHE_ENV, default_cache_dir  # noqa: F401  (CACHE_ENV: re-exported)
@@ -62,33 +61,40 @@ class Reference:
 
     @functools.cached_property
     def statistics(self) -> dict[str, np.ndarray]:
-        """torch-fidelity's FID statistics of the features, plus ``sqrt_sigma`` (float64), the
-        square root of their covariance that every FID against this reference uses; it is
-        cached beside the features (``<entry>-sqrt-sigma.pt``), so it is computed once."""
+        """torch-fidelity's FID statistics of the features, plus the covariance factor every FID
+        against this reference uses (``fidelity.with_factor``): the centred features themselves
+        when there are at most D of them, else a Cholesky factor, computed once and cached beside
+        the features (``<entry>-factor.pt``)."""
+        from bench.metrics.fidelity import fid_statistics, with_factor
+
         stats = fid_statistics(self.features)
-        stats["sqrt_sigma"] = _cached_sqrt_sigma(self.path, self.key, stats["sigma"])
+        if len(self.features) <= self.features.shape[1]:
+            return with_factor(stats, self.features)
+        stats["factor"], stats["factor_kind"] = _cached_factor(self.path, self.key, stats["sigma"])
         return stats
 
 
-def _cached_sqrt_sigma(entry: Path, key: ReferenceKey, sigma: np.ndarray) -> np.ndarray:
-    path = entry.with_name(f"{entry.stem}-sqrt-sigma.pt")
+def _cached_factor(entry: Path, key: ReferenceKey, sigma: np.ndarray) -> tuple[np.ndarray, str]:
+    path = entry.with_name(f"{entry.stem}-factor.pt")
     if path.is_file():
         try:
             cached = torch.load(path, map_location="cpu", weights_only=True)
-            root = cached["sqrt_sigma"] if cached.get("key") == key.as_dict() else None
-            usable = torch.is_tensor(root) and tuple(root.shape) == sigma.shape
-            if usable and bool(torch.isfinite(root).all()):
-                return root.numpy()
+            factor = cached["factor"] if cached.get("key") == key.as_dict() else None
+            usable = torch.is_tensor(factor) and tuple(factor.shape) == sigma.shape
+            if usable and bool(torch.isfinite(factor).all()) and cached.get("kind") in ("cholesky", "sqrt"):
+                return factor.numpy(), cached["kind"]
         except Exception as exc:
             warnings.warn(f"reference cache entry {path} is unreadable (damaged: {type(exc).__name__}); "
                           "it is not trusted and is recomputed", stacklevel=3)
-    root = sqrtm_psd(sigma)
+    from bench.metrics.fidelity import covariance_factor
+
+    factor, kind = covariance_factor(sigma)
     try:
-        atomic_write(path, lambda f: torch.save({"format": FORMAT, "key": key.as_dict(),
-                                                 "sqrt_sigma": torch.from_numpy(root)}, f))
-    except OSError as exc:  # a read-only cache costs one eigendecomposition per run, nothing more
+        atomic_write(path, lambda f: torch.save({"format": FORMAT, "key": key.as_dict(), "kind": kind,
+                                                 "factor": torch.from_numpy(factor)}, f))
+    except OSError as exc:  # a read-only cache costs one factorisation per run, nothing more
         warnings.warn(f"could not write reference cache entry {path}: {exc}", stacklevel=3)
-    return root
+    return factor, kind
 
 
 def extractor_id(extractor) -> tuple[str, str]:

@@ -203,10 +203,16 @@ def estimate(config: RunConfig, prepared, extractor_loader) -> Plan:
         if remote:  # trials train on the workers' devices, whose rates are unknown here
             rate, flops = math.nan, math.nan
         else:
-            rate, flops = cached_train_rate(cls, model, config, images, device)
-            rates[model] = rate
+            try:
+                rate, flops = cached_train_rate(cls, model, config, images, device)
+                rates[model] = rate
+            except Exception as exc:  # the trial will fail on its own; the others must not
+                rate, flops = math.nan, math.nan
+                notes.append(f"{model}: its training rate could not be measured ({type(exc).__name__}: "
+                             f"{exc}); its trials are not in the estimate")
         seconds = _train_seconds(config, rate, flops)
-        train_seconds += seconds * len(config.seeds)
+        if math.isfinite(seconds):
+            train_seconds += seconds * len(config.seeds)
         evaluations[model] = _evaluations(config, seconds, rate)
         encoders += cls.has_encoder() * len(config.seeds)
     if remote:

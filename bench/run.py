@@ -176,19 +176,23 @@ def start_run(config: RunConfig, results_root: Path, command_line: str, progress
     caller already has it (so the dataset is not loaded twice)."""
     prepared = prepared or prepare_run(config)
     device = prepared.device
-    plan = estimate(config, prepared, prepared.load_extractor)
-    if announce is not None:
-        announce(plan.lines())
-    # bf16 autocast trains at the bf16 peak; measured once per machine, then cached.
-    peak_dtype = torch.bfloat16 if config.amp and device.type == "cuda" else torch.float32
-    peaks, peak_source = cached_peaks(device, peak_dtype, remeasure=config.remeasure_peak,
-                                      measure=measure_peaks)
-    peak_flops = max(peaks.values())
-    try:
+    try:  # first: a results folder that cannot be written is said before anything else
         directory = new_run_dir(Path(results_root), f"{prepared.dataset.name}-{config.budget}")
     except OSError as exc:
         raise RunError(f"cannot create a run folder under {results_root} ({exc.strerror or exc}); "
                        "give a writable folder with --results-dir or BENCH_RESULTS_DIR") from None
+    try:
+        plan = estimate(config, prepared, prepared.load_extractor)
+        if announce is not None:
+            announce(plan.lines())
+        # bf16 autocast trains at the bf16 peak; measured once per machine, then cached.
+        peak_dtype = torch.bfloat16 if config.amp and device.type == "cuda" else torch.float32
+        peaks, peak_source = cached_peaks(device, peak_dtype, remeasure=config.remeasure_peak,
+                                          measure=measure_peaks)
+    except BaseException:
+        directory.rmdir()  # still empty: no run folder is left behind
+        raise
+    peak_flops = max(peaks.values())
     write_manifest(directory, {
         "run_id": directory.name,
         "command_line": command_line,

@@ -38,6 +38,8 @@ class GaussianAutoencoder(Variant):
     ``self.networks["decoder"]`` (a Decoder) and ``self.config.latent``.
     """
 
+    image_networks = ("encoder", "decoder")  # sample() uses the decoder, reconstruct() both
+
     def make_encoder(self) -> ConvEncoder:
         cfg = self.config
         return ConvEncoder(self.image_shape[-1], 2 * cfg.latent, cfg.width, norm="batch")

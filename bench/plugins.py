@@ -38,6 +38,12 @@ BUILTIN_PLUGINS = (
     "bench_plugins.vae",
     "bench_plugins.vaegan",
     "bench_plugins.arvae",
+    "bench_plugins.wgan_gp",
+    "bench_plugins.lsgan",
+    "bench_plugins.wae",
+    "bench_plugins.bigan",
+    "bench_plugins.alpha_gan",
+    "bench_plugins.soft_intro_vae",
 )
 ENTRY_POINT_GROUP = "bench"
 

@@ -47,6 +47,9 @@ class Variant(abc.ABC):
 
     family: ClassVar[str] = ""  # "gan" | "vae" | "hybrid", used by reports
     Config: ClassVar[type] = NoConfig
+    # The networks whose weights the evaluated images come from: the generator/decoder, and for
+    # encoder variants the encoder ``reconstruct`` uses. ``--ema`` keeps averages of exactly these.
+    image_networks: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, image_shape, config=None, device="cpu", seed: int = 0):
         self.image_shape = tuple(image_shape)

@@ -37,6 +37,7 @@ class GAN(Variant):
 
     family = "gan"
     Config = GANConfig
+    image_networks = ("generator",)
 
     def build(self) -> None:
         cfg = self.config

@@ -7,113 +7,34 @@ well under a minute.
 from __future__ import annotations
 
 import functools
-import io
 
 import pytest
 import torch
+from variant_checks import (  # noqa: F401  (one_thread: an autouse fixture)
+    RES,
+    SMALL,
+    assert_not_incremented_after_step,
+    copy_of,
+    grads_of,
+    images,
+    make,
+    nonzero,
+    one_thread,
+    params,
+    plugins,
+    reaches,
+    same,
+    spy_on_steps,
+    stepped_grads,
+)
 
-from bench.data.synthetic import synthetic_images
 from bench.nets import Decoder
 from bench.plugins import load_plugins
 
-RES = 32
-SMALL = {"width": 8, "latent": 8}
-EXTRA = {"arvae": {"hidden": 32}}  # a small latent discriminator
-NAMES = ("gan", "vae", "vaegan", "arvae")
-FAMILY = {"gan": "gan", "vae": "vae", "vaegan": "hybrid", "arvae": "hybrid"}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These nets are tiny: one thread is as fast, and far faster when the cores are busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@functools.cache
-def plugins():
-    return load_plugins()
-
-
-def variant_class(name):
-    return plugins().models.get(name).obj
-
-
-def make(name, seed=0, **options):
-    cls = variant_class(name)
-    config = cls.Config(**{**SMALL, **EXTRA.get(name, {}), **options})
-    return cls((3, RES, RES), config, seed=seed)
-
-
-def images(n, seed=0):
-    return synthetic_images(n, RES, seed).float() / 127.5 - 1
-
-
-def params(v, name):
-    return list(v.networks[name].parameters())
-
-
-def grads_of(loss, v, name):
-    """d loss / d (network ``name``'s parameters); None where the loss does not reach."""
-    return torch.autograd.grad(loss, params(v, name), retain_graph=True, allow_unused=True)
-
-
-def reaches(loss, v, name):
-    """Whether ``loss`` gives any non-zero gradient to network ``name``."""
-    return any(g is not None and bool(g.abs().sum() > 0) for g in grads_of(loss, v, name))
-
-
-def nonzero(grads):
-    return any(g is not None and bool(g.abs().sum() > 0) for g in grads)
-
-
-def same(grads_a, grads_b):
-    return all(
-        (a is None and b is None) or (a is not None and b is not None and torch.allclose(a, b, atol=1e-6))
-        for a, b in zip(grads_a, grads_b, strict=True)
-    )
-
-
-def copy_of(v):
-    """An independent variant in exactly ``v``'s state (through a serialised checkpoint)."""
-    buffer = io.BytesIO()
-    torch.save(v.state_dict(), buffer)
-    buffer.seek(0)
-    other = type(v)(v.image_shape, v.config, seed=12345)  # different init, overwritten
-    other.load_state_dict(torch.load(buffer, weights_only=False))
-    return other
-
-
-def spy_on_steps(v):
-    """Record, at every optimizer step, the gradients that optimizer is about to apply."""
-    records = []  # (optimizer name, [(param, grad clone)])
-
-    def hook(opt, args, kwargs, name):
-        ps = [p for group in opt.param_groups for p in group["params"]]
-        records.append((name, [(p, None if p.grad is None else p.grad.clone()) for p in ps]))
-
-    for name, opt in v.optimizers.items():
-        opt.register_step_pre_hook(functools.partial(hook, name=name))
-    return records
-
-
-def stepped_grads(records, name):
-    (grads,) = [[g for _, g in entries] for n, entries in records if n == name]
-    return grads
-
-
-def assert_not_incremented_after_step(v, records):
-    """Each parameter's final .grad is what the last optimizer stepping it applied."""
-    last = {}
-    for _, entries in records:
-        for p, g in entries:
-            last[p] = g
-    assert len(last) == sum(len(params(v, n)) for n in v.networks)
-    for p, g in last.items():
-        assert g is not None
-        assert torch.equal(p.grad, g), "a later phase added to a gradient after its step"
+NAMES = ("gan", "vae", "vaegan", "arvae", "wgan-gp", "lsgan", "wae", "bigan", "alpha-gan", "soft-intro-vae")
+FAMILY = {"gan": "gan", "vae": "vae", "vaegan": "hybrid", "arvae": "hybrid", "wgan-gp": "gan", "lsgan": "gan",
+          "wae": "vae", "bigan": "hybrid", "alpha-gan": "hybrid", "soft-intro-vae": "hybrid"}
+GENERATOR_ONLY = ("gan", "wgan-gp", "lsgan")  # the variants without an encoder
 
 
 # -- registration ------------------------------------------------------------------------
@@ -124,10 +45,11 @@ def test_builtins_register_through_the_hook():
     assert p.failures == []
     for name in NAMES:
         entry = p.models.get(name)
-        assert entry.plugin == f"bench_plugins.{name}" and entry.source == "built-in"
+        assert entry.plugin == "bench_plugins." + name.replace("-", "_") and entry.source == "built-in"
         cls = entry.obj
         assert cls.family == FAMILY[name]
-        assert cls.has_encoder() == (name != "gan")
+        assert cls.has_encoder() == (name not in GENERATOR_ONLY)
+        assert cls.image_networks, f"{name} declares no image networks (--ema averages those)"
         # shared backbone defaults: every decoder is the GAN's generator
         assert (cls.Config().width, cls.Config().latent) == (64, 128)
 
@@ -135,7 +57,8 @@ def test_builtins_register_through_the_hook():
 @pytest.mark.parametrize("name", NAMES)
 def test_decoder_is_the_gan_generator(name):
     v = make(name)
-    decoder = v.networks["generator" if name == "gan" else "decoder"]
+    assert set(v.image_networks) <= set(v.networks)
+    decoder = v.networks["generator" if "generator" in v.networks else "decoder"]
     assert type(decoder) is Decoder
     reference = Decoder(RES, SMALL["latent"], SMALL["width"])
     assert [t.shape for t in decoder.state_dict().values()] == [
@@ -316,8 +239,8 @@ def test_one_step(name):
     assert torch.equal(v.sample(4, generator=g()), v.sample(4, generator=g()))
     assert all(net.training for net in v.networks.values())  # sample restored train mode
 
-    assert hasattr(v, "reconstruct") == type(v).has_encoder() == (name != "gan")
-    if name != "gan":
+    assert hasattr(v, "reconstruct") == type(v).has_encoder() == (name not in GENERATOR_ONLY)
+    if name not in GENERATOR_ONLY:
         recon = v.reconstruct(x[:3])
         assert recon.shape == (3, 3, RES, RES) and recon.min() >= -1 and recon.max() <= 1
         assert all(net.training for net in v.networks.values())

@@ -178,6 +178,10 @@ RESUME_TAKES = ("resume_dir", "retry_failed", "progress", "results_dir")
               help="Also evaluate during training at this interval (any budget unit, e.g. 2m).")
 @click.option("--eval-untrained", is_flag=True, default=_default("eval_untrained"),
               help="Also evaluate every variant before its first step.")
+@click.option("--ema", type=float, default=_default("ema"), metavar="DECAY",
+              help="Keep exponential moving averages of each variant's image networks (generator/decoder "
+                   "and the encoder reconstruct uses) with this decay, e.g. 0.999, and evaluate those. "
+                   "Default: off.")
 @click.option("--recon-samples", type=click.IntRange(min=2), default=_default("recon_samples"),
               help="Held-out test images the encoder variants reconstruct for the reconstruction "
                    "columns (default: --eval-samples, or 2,000 when that is 0).")
@@ -215,7 +219,7 @@ RESUME_TAKES = ("resume_dir", "retry_failed", "progress", "results_dir")
 def run_command(click_ctx, models, dataset, data_dir, download, budget, seeds, seed, batch_size, resolution,
                 subset, device, amp, compile_, compile_mode, channels_last, flip, log_every, checkpoint_every,
                 eval_samples, eval_ref, ref_samples, fid_weights, eval_every, eval_untrained, recon_samples,
-                options,
+                ema, options,
                 plugin_files, results_dir, resume_dir, retry_failed, progress, remeasure_peak, executor,
                 ray_address, cpus_per_trial, gpus_per_trial, max_retries):
     """Train every requested variant x seed under one budget and record the results."""
@@ -247,7 +251,7 @@ def run_command(click_ctx, models, dataset, data_dir, download, budget, seeds, s
                 plugin_files=[str(Path(p).resolve()) for p in plugin_files],
                 download=download, eval_samples=eval_samples, eval_ref=eval_ref,
                 ref_samples=ref_samples, fid_weights=fid_weights, eval_untrained=eval_untrained,
-                recon_samples=recon_samples,
+                recon_samples=recon_samples, ema=ema,
                 eval_every=eval_every, remeasure_peak=remeasure_peak, executor=executor,
                 executor_options=ray_options,
             )

@@ -45,6 +45,7 @@ class RunConfig:
     log_every: int = 25  # steps between loss reads (the only host syncs)
     checkpoint_every: str | None = "2m"  # in any budget unit
     eval_every: str | None = None  # evaluate during training too, e.g. "2m" or "1000steps"
+    ema: float | None = None  # decay of the image networks' moving averages; evaluations use them
     options: dict = dataclasses.field(default_factory=dict)  # model -> {field: value} (--set)
     plugin_files: list[str] = dataclasses.field(default_factory=list)
     download: bool = True  # download the official CIFAR-10 archive if it is missing
@@ -95,6 +96,7 @@ class RunConfig:
                 compile_mode=self.compile_mode,
                 channels_last=self.channels_last,
                 eval_every=parse_budget(self.eval_every) if self.eval_every else None,
+                ema=self.ema,
             )
         except BudgetError as exc:
             raise RunError(str(exc)) from None

@@ -123,6 +123,7 @@ def prepare_run(config: RunConfig) -> Prepared:
         raise RunError(f"--batch-size {config.batch_size}: the training set has only {images} images; "
                        f"use --batch-size {images} or less, or more data")
     _build_each_variant(plugins, config, dataset.image_shape)
+    _check_ema(plugins, config)
     return Prepared(plugins, dataset, device, executor, config)
 
 
@@ -136,6 +137,19 @@ def _build_each_variant(plugins: Plugins, config: RunConfig, image_shape) -> Non
         except Exception as exc:
             raise RunError(f"model {model!r} cannot be built for {'x'.join(map(str, image_shape))} images "
                            f"with these settings: {type(exc).__name__}: {exc}") from None
+
+
+def _check_ema(plugins: Plugins, config: RunConfig) -> None:
+    if config.ema is None:
+        return
+    from bench.ema import EMAError, check_decay, check_variant
+
+    try:
+        check_decay(config.ema)
+        for model in config.models:
+            check_variant(plugins.models.get(model).obj, model)
+    except EMAError as exc:
+        raise RunError(str(exc)) from None
 
 
 def plan_trials(config: RunConfig) -> list[TrialSpec]:

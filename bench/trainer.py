@@ -21,6 +21,7 @@ from bench.budget import Budget
 from bench.checkpoint import load_checkpoint, save_checkpoint
 from bench.data.batches import DeviceBatches
 from bench.device import TrainClock
+from bench.ema import GeneratorEMA
 from bench.flops import CountFlops
 from bench.store import CHECKPOINT_FILE, LOG_FILE, append_jsonl, read_jsonl, write_text
 from bench.variant import Variant
@@ -49,6 +50,7 @@ class TrainSettings:
     compile_mode: str  # torch.compile mode; "reduce-overhead" adds CUDA graphs
     channels_last: bool  # NHWC networks and batches (faster on tensor cores and oneDNN)
     eval_every: Budget | None  # evaluate during training (at the next logging interval)
+    ema: float | None  # decay of the image networks' moving averages (bench.ema), None: off
 
 
 @dataclasses.dataclass
@@ -105,6 +107,8 @@ class Trainer:
         self.usage = Usage()
         apply_settings(variant, settings)
         batches.memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
+        # after apply_settings, so that the averages share the live networks' memory format
+        self.ema = GeneratorEMA(variant, settings.ema) if settings.ema else None
         self._compiled = False
 
     # -- checkpoints -------------------------------------------------------------------
@@ -118,6 +122,7 @@ class Trainer:
             "batches": self.batches.state_dict(),
             "usage": dataclasses.asdict(self.usage),
             "torch_rng": torch.get_rng_state(),
+            **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
             **self.checkpoint_meta,
         })
 
@@ -130,6 +135,8 @@ class Trainer:
             return False
         state = load_checkpoint(self.checkpoint_path)
         self.variant.load_state_dict(state["variant"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
         self.batches.load_state_dict(state["batches"])
         self.usage = Usage(**state["usage"])
         torch.set_rng_state(state["torch_rng"])
@@ -176,6 +183,8 @@ class Trainer:
                 else:
                     self._maybe_compile()
                     losses = self.variant.train_step(batch)
+                if self.ema is not None:
+                    self.ema.update(self.variant)
                 usage.steps += 1
                 for name, value in losses.items():
                     value = value.detach().float()

@@ -23,6 +23,7 @@ from bench.checkpoint import load_checkpoint
 from bench.config import RunConfig
 from bench.data import Dataset
 from bench.device import device_name, peak_memory_bytes, reset_peak_memory
+from bench.ema import applied
 from bench.evaluation import Evaluator
 from bench.images import save_grid
 from bench.latents import save_latent_pictures
@@ -177,10 +178,11 @@ def _train_and_evaluate(ctx: RunContext, spec: TrialSpec, directory: Path) -> _O
         def evaluate_during(usage, point="interval"):
             if has_row(rows, spec.name, point, usage.steps):  # resumed past it already
                 return
+            with applied(trainer.ema, variant):
+                metrics = ctx.evaluator.evaluate(variant, _noise_seed(spec.seed, usage.steps))
             append_row(ctx.directory, {
                 **_row_base(ctx, spec, point), "status": "training", "step": usage.steps,
-                "images_seen": usage.images, "train_seconds": usage.seconds,
-                **ctx.evaluator.evaluate(variant, _noise_seed(spec.seed, usage.steps)),
+                "images_seen": usage.images, "train_seconds": usage.seconds, **metrics,
             })
 
         meta = {"run_config": ctx.config.as_dict(), "trial": spec.as_dict(),
@@ -192,15 +194,16 @@ def _train_and_evaluate(ctx: RunContext, spec: TrialSpec, directory: Path) -> _O
             evaluate_during(trainer.usage, "untrained")
         trainer.run()
         outcome.peak_memory = peak_memory_bytes(ctx.device)  # of training, before evaluation
-        _save_samples(variant, directory, spec.seed)
-        _save_latent_pictures(ctx, variant, directory, spec)
-        ctx.evaluator.save_reconstruction_grid(variant, directory / RECONSTRUCTIONS_FILE)
-        outcome.evaluation = ctx.evaluator.evaluate(variant, _noise_seed(spec.seed, trainer.usage.steps),
-                                                    output_dir=directory)
+        with applied(trainer.ema, variant):  # every picture and metric from the averages, if kept
+            _save_samples(variant, directory, spec.seed)
+            _save_latent_pictures(ctx, variant, directory, spec)
+            ctx.evaluator.save_reconstruction_grid(variant, directory / RECONSTRUCTIONS_FILE)
+            outcome.evaluation = ctx.evaluator.evaluate(variant, _noise_seed(spec.seed, trainer.usage.steps),
+                                                        output_dir=directory)
     except Diverged as exc:
         outcome.status, outcome.message, outcome.diverged_at = DIVERGED, str(exc), exc.step
         print(f"bench: trial {spec.name} diverged: {exc}", file=sys.stderr)
-        outcome.message += _samples_from_last_checkpoint(variant, directory, spec.seed)
+        outcome.message += _samples_from_last_checkpoint(variant, trainer, directory, spec.seed)
     except Exception as exc:  # a failing variant must not sink the others
         outcome.status, outcome.message = FAILED, f"{type(exc).__name__}: {exc}"
         (directory / ERROR_FILE).write_text(traceback.format_exc())
@@ -225,7 +228,8 @@ def _save_latent_pictures(ctx: RunContext, variant: Variant, directory: Path, sp
         print(f"bench: trial {spec.name}: no latent pictures ({type(exc).__name__}: {exc})", file=sys.stderr)
 
 
-def _samples_from_last_checkpoint(variant: Variant | None, directory: Path, seed: int) -> str:
+def _samples_from_last_checkpoint(variant: Variant | None, trainer: Trainer | None, directory: Path,
+                                  seed: int) -> str:
     """A diverged trial's samples grid, drawn from its last checkpoint, which the trainer only
     writes at logging intervals whose losses were all finite. Returns a note for the message."""
     path = directory / CHECKPOINT_FILE
@@ -234,7 +238,11 @@ def _samples_from_last_checkpoint(variant: Variant | None, directory: Path, seed
     try:
         state = load_checkpoint(path)
         variant.load_state_dict(state["variant"])
-        _save_samples(variant, directory, seed)
+        ema = trainer.ema if trainer is not None else None
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
+        with applied(ema, variant):
+            _save_samples(variant, directory, seed)
     except Exception as exc:
         print(f"bench: no samples from {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return ""
@@ -292,6 +300,7 @@ def _row_base(ctx: RunContext, spec: TrialSpec, point: str) -> dict:
         "budget": ctx.config.budget,
         "device": device_name(ctx.device),
         "batch_size": ctx.config.batch_size,
+        "ema": ctx.config.ema,  # the decay of the averaged image networks evaluated, or None
     }
 
 

@@ -203,6 +203,9 @@ def run_frame(run: RunFolder, order: int) -> pd.DataFrame:
         model = row.get("model")
         # the run's --set options for the model, then the trial's own on top (as the trial ran)
         options = {**_as_dict(run_options.get(model)), **_as_dict(row.get("options"))}
+        ema = row.get("ema", config.get("ema"))
+        if ema:  # averaged image networks evaluated: a variant of its own beside the plain one
+            options["ema"] = ema
         record["variant"] = variant_label(model, options)
         # rows written before the evaluation existed fall back on the manifest's settings
         for key in ("eval_samples", "eval_ref"):

@@ -15,7 +15,7 @@ from bench.store.layout import METRICS_FILE, trial_name
 
 # Where a row comes from. ``eval_point``: untrained | interval (--eval-every) | final | external.
 IDENTITY = ("run_id", "trial", "model", "options", "family", "seed", "eval_point", "dataset",
-            "dataset_source", "budget", "device", "batch_size")
+            "dataset_source", "budget", "device", "batch_size", "ema")
 # What the evaluation (not a metric) adds to its rows.
 EVALUATION = ("eval_samples", "eval_ref", "ref_samples", "small_n", "recon_samples", "eval_seconds")
 # What a final row says about the trial's course.

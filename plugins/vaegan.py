@@ -13,9 +13,14 @@ With x ~ data, z = mu(x) + s(x) * eps ~ q(z|x), x~ = Dec(z) and x_p = Dec(z_p), 
 * fakes F = {x~, x_p} (``fake="both"``, the paper's Algorithm 1 and default), or only
   {x_p} (``fake="prior"``, as in the authors' released CelebA script), or only {x~}
   (``fake="recon"``)
-* Dis:  L_Dis = -E[log sigmoid(d(x))] - E_F[log(1 - sigmoid(d(f)))]   (the GAN loss; the
-  second mean runs over all fakes together)
-* Dec:  L_Dec = gamma * L_llike - E_F[log sigmoid(d(f))]     (non-saturating GAN term)
+* Dis:  L_Dis = -E[log sigmoid(d(x))] - sum_{F} E[log(1 - sigmoid(d(f)))]   (the GAN loss)
+* Dec:  L_Dec = gamma * L_llike - sum_{F} E[log sigmoid(d(f))]     (non-saturating GAN term)
+
+  With ``fake="both"`` the two fake terms are summed, weighting real : reconstructed : prior
+  as 1 : 1 : 1 - the paper's Algorithm 1, L_GAN = log Dis(X) + log(1 - Dis(Dec(Z))) +
+  log(1 - Dis(Dec(Z_p))), and the default (``fake_weighting="sum"``). ``fake_weighting="mean"``
+  averages them instead (1 : 0.5 : 0.5, one mean over all fakes together: bench's default
+  earlier default).
 * E:    L_Enc = L_prior + L_llike
 
 Gradient routing: one forward pass (real images and all fakes go through Dis as one
@@ -34,7 +39,8 @@ about 3x worse in pixel MSE while Dis saturated. Adam(lr 2e-4, betas (0.5, 0.999
 three networks.
 
 Equilibrium gating (``gating=True``, default off; Larsen et al. / the authors' code): with
-c_real = -E[log sigmoid(d(x))] and c_fake = -E_F[log(1 - sigmoid(d(f)))] on the current batch,
+c_real = -E[log sigmoid(d(x))] and c_fake = -E_F[log(1 - sigmoid(d(f)))] on the current batch
+(c_fake a mean over all fakes, whatever the weighting, so that both sit near ln 2 at chance),
 Dis is not updated when min(c_real, c_fake) < equilibrium - margin (it is winning), Dec is
 not updated when max(c_real, c_fake) > equilibrium + margin (Dis is losing); if both would be
 skipped both are updated; E is always updated. Defaults equilibrium 0.68 (~ln 2, the cost at
@@ -63,6 +69,7 @@ FAKES = ("both", "prior", "recon")
 class VAEGANConfig(BackboneConfig):
     gamma: float = 1e-2  # weight of the feature reconstruction in the decoder's loss
     fake: Literal["both", "prior", "recon"] = "both"  # what Dis sees as fake: both = x~ and x_p
+    fake_weighting: Literal["sum", "mean"] = "sum"  # both: sum the two fake terms (1:1:1) or average
     gating: bool = False  # equilibrium gating of the Dis / Dec updates
     equilibrium: float = 0.68
     margin: float = 0.4
@@ -81,6 +88,8 @@ class VAEGAN(GaussianAutoencoder):
         cfg = self.config
         if cfg.fake not in FAKES:
             raise ValueError(f"vaegan: fake must be one of {FAKES}, got {cfg.fake!r}")
+        if cfg.fake_weighting not in ("sum", "mean"):
+            raise ValueError(f"vaegan: fake_weighting must be 'sum' or 'mean', got {cfg.fake_weighting!r}")
         self.networks = {
             "encoder": self.make_encoder(),
             "decoder": self.make_decoder(),
@@ -95,8 +104,9 @@ class VAEGAN(GaussianAutoencoder):
         """One forward pass; the three networks' losses and their terms (graph attached).
 
         Keys: ``encoder``, ``decoder``, ``discriminator`` (L_Enc, L_Dec, L_Dis), the terms
-        ``kl``, ``feature_recon``, ``gan`` (the decoder's GAN term), ``d_real``, ``d_fake``, and
-        ``logits_fake``, Dis's logits on the fakes F.
+        ``kl``, ``feature_recon``, ``gan`` (the decoder's GAN term), ``d_real``, ``d_fake`` (Dis's
+        two terms), ``c_fake`` (the mean fake cost gating compares) and ``logits_fake``, Dis's
+        logits on the fakes F (reconstructions first).
         Each of the first three must be back-propagated into its own network only: see
         :meth:`backward`.
         """
@@ -116,8 +126,12 @@ class VAEGAN(GaussianAutoencoder):
         kl = kl_standard_normal(mu, logvar).mean()
         fake = {"both": logits[b:], "prior": logits[2 * b :], "recon": logits[b:]}[cfg.fake]
         d_real = F.softplus(-logits[:b]).mean()
-        d_fake = F.softplus(fake).mean()
-        gan = F.softplus(-fake).mean()
+        c_fake = F.softplus(fake).mean()  # the mean over all fakes: what gating compares
+        if cfg.fake == "both" and cfg.fake_weighting == "sum":  # Algorithm 1: one term per kind of fake
+            d_fake = F.softplus(fake[:b]).mean() + F.softplus(fake[b:]).mean()
+            gan = F.softplus(-fake[:b]).mean() + F.softplus(-fake[b:]).mean()
+        else:
+            d_fake, gan = c_fake, F.softplus(-fake).mean()
         return {
             "encoder": kl + feature_recon,
             "decoder": cfg.gamma * feature_recon + gan,
@@ -127,6 +141,7 @@ class VAEGAN(GaussianAutoencoder):
             "gan": gan,
             "d_real": d_real,
             "d_fake": d_fake,
+            "c_fake": c_fake,
             "logits_fake": fake,
         }
 
@@ -145,7 +160,7 @@ class VAEGAN(GaussianAutoencoder):
         cfg = self.config
         if not cfg.gating:
             return True, True
-        c_real, c_fake = torch.stack([losses["d_real"], losses["d_fake"]]).tolist()  # host sync
+        c_real, c_fake = torch.stack([losses["d_real"], losses["c_fake"]]).tolist()  # host sync
         update_dis = min(c_real, c_fake) >= cfg.equilibrium - cfg.margin
         update_dec = max(c_real, c_fake) <= cfg.equilibrium + cfg.margin
         if not (update_dis or update_dec):

@@ -26,6 +26,7 @@ from variant_checks import (  # noqa: F401  (one_thread: an autouse fixture)
     same,
     spy_on_steps,
     stepped_grads,
+    variant_class,
 )
 
 from bench.nets import Decoder
@@ -152,14 +153,34 @@ def test_vaegan_decoder_step_fools_the_discriminator(fake):
         assert all(torch.equal(p, q) for p, q in zip(params(v, n), old, strict=True))
 
 
+@pytest.mark.parametrize("weighting", ["sum", "mean"])
+def test_vaegan_fake_weighting(weighting):
+    """Algorithm 1 sums the reconstructed and prior fake terms (1 : 1 : 1, the default); "mean"
+    averages them (1 : 0.5 : 0.5)."""
+    assert variant_class("vaegan").Config().fake_weighting == "sum"
+    v, x = make("vaegan", fake_weighting=weighting), images(8)
+    t = v.losses(x)
+    recon, prior = t["logits_fake"][:8], t["logits_fake"][8:]
+    softplus = torch.nn.functional.softplus
+    terms = {"d_fake": (softplus(recon).mean(), softplus(prior).mean()),
+             "gan": (softplus(-recon).mean(), softplus(-prior).mean())}
+    for key, (a, b) in terms.items():
+        expected = a + b if weighting == "sum" else (a + b) / 2
+        torch.testing.assert_close(t[key], expected)
+    torch.testing.assert_close(t["c_fake"], (terms["d_fake"][0] + terms["d_fake"][1]) / 2)
+    # with one kind of fake there is nothing to weigh
+    one = make("vaegan", fake="prior", fake_weighting=weighting).losses(x)
+    torch.testing.assert_close(one["d_fake"], softplus(one["logits_fake"]).mean())
+
+
 def test_vaegan_gating():
     v = make("vaegan", gating=True)  # equilibrium 0.68, margin 0.4
     t = torch.tensor
-    assert v.gate({"d_real": t(0.1), "d_fake": t(0.7)}) == (False, True)  # Dis winning
-    assert v.gate({"d_real": t(0.7), "d_fake": t(1.5)}) == (True, False)  # Dis losing
-    assert v.gate({"d_real": t(0.1), "d_fake": t(1.5)}) == (True, True)  # both: update both
-    assert v.gate({"d_real": t(0.6), "d_fake": t(0.8)}) == (True, True)
-    assert make("vaegan").gate({"d_real": t(0.1), "d_fake": t(0.7)}) == (True, True)  # off
+    assert v.gate({"d_real": t(0.1), "c_fake": t(0.7)}) == (False, True)  # Dis winning
+    assert v.gate({"d_real": t(0.7), "c_fake": t(1.5)}) == (True, False)  # Dis losing
+    assert v.gate({"d_real": t(0.1), "c_fake": t(1.5)}) == (True, True)  # both: update both
+    assert v.gate({"d_real": t(0.6), "c_fake": t(0.8)}) == (True, True)
+    assert make("vaegan").gate({"d_real": t(0.1), "c_fake": t(0.7)}) == (True, True)  # off
 
     x = images(8)
     for equilibrium, skipped in ((10.0, "discriminator"), (-10.0, "decoder")):

@@ -3,6 +3,10 @@ loss terms of the ELBO. Built-in and third-party plugins import them from here.
 
     from bench.autoencoder import GaussianAutoencoder, gaussian_nll, kl_standard_normal
 
+``CodeAutoencoder`` is the same for variants whose encoder gives a code rather than a
+distribution's parameters (WAE, alpha-GAN, BiGAN): ``sample``, ``decode``, ``encode`` and
+``reconstruct`` from a subclass's ``code(x)`` and ``generate(z)``.
+
 A subclass builds ``self.networks["encoder"]`` (``make_encoder()``: a ConvEncoder whose output
 is the mean and log-variance of q(z|x), 2*latent values) and ``self.networks["decoder"]``
 (``make_decoder()``: the shared DCGAN Decoder); it then gets ``encode``, ``reparameterize``,
@@ -77,3 +81,50 @@ class GaussianAutoencoder(Variant):
         return self.eval_in_chunks(
             ["encoder", "decoder"], lambda i, m: self.decode(self.encode(x[i : i + m])[0]), len(x)
         )
+
+
+class CodeAutoencoder(Variant):
+    """The image side of a variant whose encoder gives a code z = E(x) (not a distribution's
+    parameters) and whose generator maps codes to images: WAE, alpha-GAN, BiGAN.
+
+    A subclass names its two networks (``encoder_network``, ``generator_network``) and defines
+    ``code(x)`` (the code ``reconstruct`` decodes) and ``generate(z)``, both forward passes in the
+    networks' current mode; it then gets ``sample``, ``decode``, ``encode`` and ``reconstruct``,
+    each in eval mode and in chunks.
+    """
+
+    encoder_network: str = "encoder"
+    generator_network: str = "generator"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "image_networks" not in cls.__dict__:
+            cls.image_networks = (cls.encoder_network, cls.generator_network)
+
+    def code(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sample(self, n, generator=None):
+        latent = self.config.latent
+        return self.eval_in_chunks(
+            [self.generator_network], lambda i, m: self.generate(self.latent(m, latent, generator)), n
+        )
+
+    def decode(self, z):
+        """G(z) for latents ``z`` ``[n, latent]``: float [-1, 1], ``[n, 3, H, W]``."""
+        z = z.to(self.device)
+        return self.eval_in_chunks([self.generator_network], lambda i, m: self.generate(z[i : i + m]), len(z))
+
+    def encode(self, x):
+        """The codes ``[n, latent]``, float32."""
+        x = x.to(self.device)
+        return self.eval_in_chunks([self.encoder_network], lambda i, m: self.code(x[i : i + m]), len(x))
+
+    def reconstruct(self, x):
+        """G(code(x)): float [-1, 1], ``[n, 3, H, W]``."""
+        x = x.to(self.device)
+        return self.eval_in_chunks([self.encoder_network, self.generator_network],
+                                   lambda i, m: self.generate(self.code(x[i : i + m])), len(x))

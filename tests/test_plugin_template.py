@@ -40,15 +40,19 @@ def installed_template(tmp_path):
 def test_template_installs_and_trains(installed_template, tmp_path):
     listed = bench_cli("list")
     assert listed.returncode == 0, listed.stderr
-    line = next(x for x in listed.stdout.splitlines() if x.strip().startswith("wgan-gp"))
+    models = {x.split()[0]: x for x in listed.stdout.splitlines() if x.startswith("  ")}
+    line = models["wgan-gp-example"]
     assert "gan" in line and "package bench-wgan-gp" in line
-    run = bench_cli("run", "--models", "wgan-gp", "--dataset", "synthetic:128", "--budget", "3steps",
-                    "--batch-size", "16", "--log-every", "1", "--set", "wgan-gp.width=8",
+    # The example's name no longer clashes with the built-in wgan-gp: both load.
+    assert models["wgan-gp"].split()[1:] == ["gan", "built-in"]
+    assert "bench-wgan-gp" not in listed.stderr and "bench_wgan_gp" not in listed.stderr, listed.stderr
+    run = bench_cli("run", "--models", "wgan-gp-example", "--dataset", "synthetic:128", "--budget",
+                    "3steps", "--batch-size", "16", "--log-every", "1", "--set", "wgan-gp-example.width=8",
                     "--eval-samples", "0",
                     "--results-dir", str(tmp_path / "results"), "--no-progress")
     assert run.returncode == 0, run.stderr
     (row,) = read_jsonl(next((tmp_path / "results").iterdir()) / "metrics.jsonl")
-    assert row["model"] == "wgan-gp" and row["status"] == "completed" and row["step"] == 3
+    assert row["model"] == "wgan-gp-example" and row["status"] == "completed" and row["step"] == 3
 
 
 def test_template_encoder_variant_trains_and_reconstructs(installed_template, tmp_path):

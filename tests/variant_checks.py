@@ -17,7 +17,7 @@ from bench.plugins import load_plugins
 
 RES = 32
 SMALL = {"width": 8, "latent": 8}
-EXTRA = {"arvae": {"hidden": 32}}  # a small latent discriminator
+EXTRA = {"arvae": {"hidden": 32}, "alpha-gan": {"hidden": 32}}  # small latent discriminators
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -104,7 +104,9 @@ def main():
 @main.command("list")
 @click.option("--plugin", "plugin_files", multiple=True, type=click.Path(),
               help="Also load this plugin file (repeatable).")
-def list_command(plugin_files):
+@click.option("--search-space", "search_model", metavar="MODEL", default=None,
+              help="Print MODEL's search space (what `bench sweep` draws from) instead.")
+def list_command(plugin_files, search_model):
     """List every registered model (name, family, source), dataset and metric."""
     from bench.plugins import check_plugin_files, load_plugins
 
@@ -113,6 +115,9 @@ def list_command(plugin_files):
     except RunError as exc:
         raise click.ClickException(str(exc)) from None
     plugins = load_plugins(plugin_files)
+    if search_model is not None:
+        _print_search_space(plugins, search_model)
+        return
     click.echo("models:")
     for entry in plugins.models:
         click.echo(f"  {entry.name:<16} {entry.obj.family:<8} {entry.source}")
@@ -123,6 +128,22 @@ def list_command(plugin_files):
     for entry in plugins.metrics:
         click.echo(f"  {entry.name:<16} {'':<8} {entry.source}  columns: {', '.join(entry.obj.keys)}")
     _report_plugin_problems(plugins)
+
+
+def _print_search_space(plugins, model: str) -> None:
+    from bench.sweep.space import describe, space_of
+
+    if model not in plugins.models.names():
+        raise click.ClickException(f"unknown model {model!r}; known: {', '.join(plugins.models.names())}")
+    cls = plugins.models.get(model).obj
+    try:
+        lines = describe(space_of(cls), cls)
+    except ValueError as exc:
+        raise click.ClickException(f"the search space of {model} is invalid: {exc}") from None
+    click.echo(f"{model}: " + ("searched fields (the others stay at their defaults):" if lines else
+                               "no search space declared (give one with --space-override)"))
+    for line in lines:
+        click.echo(f"  {line}")
 
 
 def _ray_defaults() -> dict:
@@ -138,57 +159,110 @@ RAY_FLAGS = ("ray_address", "cpus_per_trial", "gpus_per_trial", "max_retries")
 RESUME_TAKES = ("resume_dir", "retry_failed", "progress", "results_dir")
 
 
+# The options of the trials a run or a sweep trains (``RunConfig``'s fields).
+TRIAL_OPTIONS = [
+    click.option("--models", default=",".join(_default("models")), show_default=True,
+              help="Comma-separated model names, or 'all'."),
+    click.option("--dataset", default=_default("dataset"), show_default=True,
+              help="cifar10, synthetic[:N] or imagefolder:PATH."),
+    data_dir_option,
+    click.option("--download/--no-download", default=_default("download"), show_default=True,
+              help="Download the official CIFAR-10 archive into --data-dir if it is missing."),
+    click.option("--budget", default=_default("budget"), show_default=True, callback=_budget,
+              help=f"Per-trial training budget: {ACCEPTED_FORMS}."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=_default("batch_size"),
+                 show_default=True),
+    click.option("--resolution", type=click.IntRange(min=8), default=_default("resolution"),
+              help="Resize images to this square size (default: the dataset's own)."),
+    click.option("--subset", type=click.IntRange(min=1), default=_default("subset"),
+              help="Train on a fixed random subset of N training images."),
+    click.option("--device", default=_default("device"), show_default=True,
+                 help="auto, cpu, cuda or cuda:N."),
+    click.option("--amp/--no-amp", default=_default("amp"), help="bf16 autocast (default: on for CUDA)."),
+    click.option("--compile/--no-compile", "compile_", default=_default("compile"), show_default=True,
+              help="torch.compile the networks (after the first step)."),
+    click.option("--compile-mode", type=click.Choice(["default", "reduce-overhead", "max-autotune"]),
+              default=_default("compile_mode"), show_default=True,
+              help="torch.compile mode; reduce-overhead also captures CUDA graphs on a GPU."),
+    click.option("--channels-last/--no-channels-last", default=_default("channels_last"), show_default=True,
+              help="NHWC networks and batches (faster convolutions on tensor cores and oneDNN)."),
+    click.option("--flip/--no-flip", default=_default("flip"), show_default=True,
+              help="Random horizontal flips."),
+    click.option("--log-every", type=click.IntRange(min=1), default=_default("log_every"), show_default=True,
+              help="Steps between loss reads and log lines."),
+    click.option("--checkpoint-every", default=_default("checkpoint_every"), show_default=True,
+              callback=_budget, help="Checkpoint interval, in any budget unit."),
+    click.option("--eval-samples", type=click.IntRange(min=0), default=_default("eval_samples"),
+              show_default=True, help="Generated images for FID, KID and precision/recall (0: skip them)."),
+    click.option("--eval-every", default=_default("eval_every"), callback=_budget,
+              help="Also evaluate during training at this interval (any budget unit, e.g. 2m)."),
+    click.option("--eval-untrained", is_flag=True, default=_default("eval_untrained"),
+              help="Also evaluate every variant before its first step."),
+    click.option("--ema", type=float, default=_default("ema"), metavar="DECAY",
+              help="Keep exponential moving averages of each variant's image networks (generator/decoder "
+                   "and the encoder reconstruct uses) with this decay, e.g. 0.999, and evaluate those. "
+                   "Default: off."),
+    click.option("--recon-samples", type=click.IntRange(min=2), default=_default("recon_samples"),
+              help="Held-out test images the encoder variants reconstruct for the reconstruction "
+                   "columns (default: --eval-samples, or 2,000 when that is 0)."),
+    click.option("--set", "options", multiple=True, callback=_options, metavar="MODEL.FIELD=VALUE",
+              help="Override a variant's config field (repeatable)."),
+    click.option("--plugin", "plugin_files", multiple=True, type=click.Path(),
+              help="Load a local plugin file (repeatable)."),
+    click.option("--remeasure-peak", is_flag=True, default=_default("remeasure_peak"),
+              help="Measure the device's matrix-product peak (MFU's denominator) again instead of "
+                   "reading it from the cache ($BENCH_CACHE_DIR/peaks.json)."),
+    click.option("--executor", type=click.Choice(list(EXECUTORS)), default=_default("executor"),
+              show_default=True,
+              help="local: trials one after another here; ray: each trial is a Ray task "
+                   "(pip install 'bench-gen[ray]')."),
+    click.option("--ray-address", default=None,
+              help="Ray cluster: auto (a running `ray start`), ray://HOST:PORT (Ray Client); "
+                   "default: RAY_ADDRESS or a new local Ray."),
+    click.option("--cpus-per-trial", type=click.FloatRange(min=0, min_open=True), default=None,
+              help=f"CPUs each trial's Ray task asks for, and its torch threads "
+                   f"(default {_ray_defaults()['cpus_per_trial']:g})."),
+    click.option("--gpus-per-trial", type=click.FloatRange(min=0), default=None,
+              help=f"GPUs each trial's Ray task asks for (default {_ray_defaults()['gpus_per_trial']:g}; "
+                   "Ray hides GPUs from tasks that ask for none)."),
+    click.option("--max-retries", type=click.IntRange(min=0), default=None,
+              help=f"Ray retries of a trial whose worker died, from its last checkpoint "
+                   f"(default {_ray_defaults()['max_retries']})."),
+]
+
+
+def trial_options(command):
+    command = reference_options(command)
+    for option in reversed(TRIAL_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _run_config(kw: dict, seeds: list[int]) -> RunConfig:
+    """The run config of ``bench run`` / ``bench sweep`` from their trial options."""
+    ray_options = {k: kw[k] for k in RAY_FLAGS if kw.get(k) is not None}
+    if ray_options and kw["executor"] != "ray":
+        raise click.UsageError(f"--{next(iter(ray_options)).replace('_', '-')} needs --executor ray")
+    return RunConfig(
+        models=[m.strip() for m in kw["models"].split(",") if m.strip()],
+        dataset=kw["dataset"], budget=kw["budget"], seeds=seeds, data_dir=kw["data_dir"],
+        resolution=kw["resolution"], subset=kw["subset"], batch_size=kw["batch_size"], device=kw["device"],
+        amp=kw["amp"], compile=kw["compile_"], compile_mode=kw["compile_mode"],
+        channels_last=kw["channels_last"], flip=kw["flip"], log_every=kw["log_every"],
+        checkpoint_every=kw["checkpoint_every"], options=kw["options"],
+        plugin_files=[str(Path(p).resolve()) for p in kw["plugin_files"]],
+        download=kw["download"], eval_samples=kw["eval_samples"], eval_ref=kw["eval_ref"],
+        ref_samples=kw["ref_samples"], fid_weights=kw["fid_weights"], eval_untrained=kw["eval_untrained"],
+        recon_samples=kw["recon_samples"], ema=kw["ema"], eval_every=kw["eval_every"],
+        remeasure_peak=kw["remeasure_peak"], executor=kw["executor"], executor_options=ray_options,
+    )
+
+
 @main.command("run")
-@click.option("--models", default=",".join(_default("models")), show_default=True,
-              help="Comma-separated model names, or 'all'.")
-@click.option("--dataset", default=_default("dataset"), show_default=True,
-              help="cifar10, synthetic[:N] or imagefolder:PATH.")
-@data_dir_option
-@click.option("--download/--no-download", default=_default("download"), show_default=True,
-              help="Download the official CIFAR-10 archive into --data-dir if it is missing.")
-@click.option("--budget", default=_default("budget"), show_default=True, callback=_budget,
-              help=f"Per-trial training budget: {ACCEPTED_FORMS}.")
+@trial_options
 @click.option("--seeds", type=click.IntRange(min=1), default=len(_default("seeds")), show_default=True,
               help="Number of seeds per model.")
 @click.option("--seed", type=int, default=_default("seeds")[0], show_default=True, help="First seed.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=_default("batch_size"), show_default=True)
-@click.option("--resolution", type=click.IntRange(min=8), default=_default("resolution"),
-              help="Resize images to this square size (default: the dataset's own).")
-@click.option("--subset", type=click.IntRange(min=1), default=_default("subset"),
-              help="Train on a fixed random subset of N training images.")
-@click.option("--device", default=_default("device"), show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--amp/--no-amp", default=_default("amp"), help="bf16 autocast (default: on for CUDA).")
-@click.option("--compile/--no-compile", "compile_", default=_default("compile"), show_default=True,
-              help="torch.compile the networks (after the first step).")
-@click.option("--compile-mode", type=click.Choice(["default", "reduce-overhead", "max-autotune"]),
-              default=_default("compile_mode"), show_default=True,
-              help="torch.compile mode; reduce-overhead also captures CUDA graphs on a GPU.")
-@click.option("--channels-last/--no-channels-last", default=_default("channels_last"), show_default=True,
-              help="NHWC networks and batches (faster convolutions on tensor cores and oneDNN).")
-@click.option("--flip/--no-flip", default=_default("flip"), show_default=True,
-              help="Random horizontal flips.")
-@click.option("--log-every", type=click.IntRange(min=1), default=_default("log_every"), show_default=True,
-              help="Steps between loss reads and log lines.")
-@click.option("--checkpoint-every", default=_default("checkpoint_every"), show_default=True,
-              callback=_budget, help="Checkpoint interval, in any budget unit.")
-@click.option("--eval-samples", type=click.IntRange(min=0), default=_default("eval_samples"),
-              show_default=True, help="Generated images for FID, KID and precision/recall (0: skip them).")
-@reference_options
-@click.option("--eval-every", default=_default("eval_every"), callback=_budget,
-              help="Also evaluate during training at this interval (any budget unit, e.g. 2m).")
-@click.option("--eval-untrained", is_flag=True, default=_default("eval_untrained"),
-              help="Also evaluate every variant before its first step.")
-@click.option("--ema", type=float, default=_default("ema"), metavar="DECAY",
-              help="Keep exponential moving averages of each variant's image networks (generator/decoder "
-                   "and the encoder reconstruct uses) with this decay, e.g. 0.999, and evaluate those. "
-                   "Default: off.")
-@click.option("--recon-samples", type=click.IntRange(min=2), default=_default("recon_samples"),
-              help="Held-out test images the encoder variants reconstruct for the reconstruction "
-                   "columns (default: --eval-samples, or 2,000 when that is 0).")
-@click.option("--set", "options", multiple=True, callback=_options, metavar="MODEL.FIELD=VALUE",
-              help="Override a variant's config field (repeatable).")
-@click.option("--plugin", "plugin_files", multiple=True, type=click.Path(),
-              help="Load a local plugin file (repeatable).")
 @click.option("--results-dir", type=click.Path(file_okay=False), default=None,
               help="Where run folders go (env BENCH_RESULTS_DIR; default ./results).")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
@@ -196,32 +270,8 @@ RESUME_TAKES = ("resume_dir", "retry_failed", "progress", "results_dir")
 @click.option("--retry-failed", is_flag=True,
               help="With --resume: set failed and diverged trials aside (retired/) and train them again.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-@click.option("--remeasure-peak", is_flag=True, default=_default("remeasure_peak"),
-              help="Measure the device's matrix-product peak (MFU's denominator) again instead of "
-                   "reading it from the cache ($BENCH_CACHE_DIR/peaks.json).")
-@click.option("--executor", type=click.Choice(list(EXECUTORS)), default=_default("executor"),
-              show_default=True,
-              help="local: trials one after another here; ray: each trial is a Ray task "
-                   "(pip install 'bench-gen[ray]').")
-@click.option("--ray-address", default=None,
-              help="Ray cluster: auto (a running `ray start`), ray://HOST:PORT (Ray Client); "
-                   "default: RAY_ADDRESS or a new local Ray.")
-@click.option("--cpus-per-trial", type=click.FloatRange(min=0, min_open=True), default=None,
-              help=f"CPUs each trial's Ray task asks for, and its torch threads "
-                   f"(default {_ray_defaults()['cpus_per_trial']:g}).")
-@click.option("--gpus-per-trial", type=click.FloatRange(min=0), default=None,
-              help=f"GPUs each trial's Ray task asks for (default {_ray_defaults()['gpus_per_trial']:g}; "
-                   "Ray hides GPUs from tasks that ask for none).")
-@click.option("--max-retries", type=click.IntRange(min=0), default=None,
-              help=f"Ray retries of a trial whose worker died, from its last checkpoint "
-                   f"(default {_ray_defaults()['max_retries']}).")
 @click.pass_context
-def run_command(click_ctx, models, dataset, data_dir, download, budget, seeds, seed, batch_size, resolution,
-                subset, device, amp, compile_, compile_mode, channels_last, flip, log_every, checkpoint_every,
-                eval_samples, eval_ref, ref_samples, fid_weights, eval_every, eval_untrained, recon_samples,
-                ema, options,
-                plugin_files, results_dir, resume_dir, retry_failed, progress, remeasure_peak, executor,
-                ray_address, cpus_per_trial, gpus_per_trial, max_retries):
+def run_command(click_ctx, seeds, seed, results_dir, resume_dir, retry_failed, progress, **kw):
     """Train every requested variant x seed under one budget and record the results."""
     from bench.run import execute, not_completed, open_run, start_run
 
@@ -237,24 +287,7 @@ def run_command(click_ctx, models, dataset, data_dir, download, budget, seeds, s
         else:
             if retry_failed:
                 raise click.UsageError("--retry-failed needs --resume RUN_DIR")
-            ray_options = {k: v for k, v in zip(RAY_FLAGS, (ray_address, cpus_per_trial, gpus_per_trial,
-                                                              max_retries), strict=True) if v is not None}
-            if ray_options and executor != "ray":
-                raise click.UsageError(f"--{next(iter(ray_options)).replace('_', '-')} needs --executor ray")
-            config = RunConfig(
-                models=[m.strip() for m in models.split(",") if m.strip()],
-                dataset=dataset, budget=budget, seeds=list(range(seed, seed + seeds)),
-                data_dir=data_dir, resolution=resolution, subset=subset, batch_size=batch_size,
-                device=device, amp=amp, compile=compile_, compile_mode=compile_mode,
-                channels_last=channels_last, flip=flip, log_every=log_every,
-                checkpoint_every=checkpoint_every, options=options,
-                plugin_files=[str(Path(p).resolve()) for p in plugin_files],
-                download=download, eval_samples=eval_samples, eval_ref=eval_ref,
-                ref_samples=ref_samples, fid_weights=fid_weights, eval_untrained=eval_untrained,
-                recon_samples=recon_samples, ema=ema,
-                eval_every=eval_every, remeasure_peak=remeasure_peak, executor=executor,
-                executor_options=ray_options,
-            )
+            config = _run_config(kw, list(range(seed, seed + seeds)))
             run = start_run(config, Path(results_dir) if results_dir else default_results_root(),
                             command_line, progress,
                             announce=lambda lines: click.echo("\n".join(lines), err=True))
@@ -295,6 +328,81 @@ def _refuse_options_resume_ignores(click_ctx) -> None:
         raise click.UsageError(f"--resume continues a run with the options in its manifest; it does not "
                                f"take {names} (it takes only --retry-failed and --progress/--no-progress); "
                                "start a new run to change them")
+
+
+def _space_overrides(ctx, param, values) -> dict:
+    """``--space-override gan.lr=loguniform(1e-4,1e-3)`` -> ``{"gan": {"lr": "loguniform(1e-4,1e-3)"}}``."""
+    from bench.sweep.space import parse_override
+
+    out: dict = {}
+    for item in values:
+        try:
+            model, field, text = parse_override(item)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+        out.setdefault(model, {})[field] = text
+    return out
+
+
+@main.command("sweep")
+@trial_options
+@click.option("--samples", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Search: hyperparameter settings drawn per variant (K), each trained once.")
+@click.option("--final-seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Final: seeds each variant's best setting is retrained with (S).")
+@click.option("--sweep-seed", type=int, default=0, show_default=True,
+              help="Seed of the draws: the same command draws the same settings.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Training seed of the search trials (the final ones use the next S).")
+@click.option("--sampler", type=click.Choice(["random", "tpe"]), default="random", show_default=True,
+              help="random: the protocol (Lucic et al. 2018); tpe: Optuna's TPE, which draws from the "
+                   "results so far.")
+@click.option("--space-override", "space_overrides", multiple=True, callback=_space_overrides,
+              metavar="MODEL.FIELD=DIST",
+              help="Replace or add a field's distribution, e.g. gan.lr=loguniform(1e-4,1e-3); "
+                   "=default keeps the field at its default (repeatable).")
+@click.option("--results-dir", type=click.Path(file_okay=False), default=None,
+              help="Where sweep folders go (env BENCH_RESULTS_DIR; default ./results).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
+              help="Finish a sweep folder; its other options come from its sweep.json and manifest.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.pass_context
+def sweep_command(click_ctx, samples, final_seeds, sweep_seed, seed, sampler, space_overrides, results_dir,
+                  resume_dir, progress, **kw):
+    """Equal hyperparameter-search compute for every variant: K settings each, then the best
+    setting over S seeds (the protocol of Lucic et al. 2018)."""
+    from bench.sweep.run import SweepProtocol, open_sweep, run_sweep, start_sweep
+
+    command_line = shlex.join(["bench", *sys.argv[1:]])
+    sweep = None
+    try:
+        if resume_dir:
+            _refuse_options_resume_ignores(click_ctx)
+            sweep = open_sweep(Path(resume_dir), progress)
+        else:
+            config = _run_config(kw, [seed])
+            protocol = SweepProtocol(samples, final_seeds, sweep_seed, sampler, space_overrides)
+            root = Path(results_dir) if results_dir else default_results_root()
+            sweep = start_sweep(config, protocol, root, command_line, progress,
+                                announce=lambda lines: click.echo("\n".join(lines), err=True))
+        _report_plugin_problems(sweep.ctx.plugins)
+        click.echo(f"sweep folder: {sweep.directory}", err=True)
+        statuses = run_sweep(sweep)
+    except _clean_errors() as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        if sweep is not None:
+            click.echo(f"\ninterrupted; continue with: bench sweep --resume {sweep.directory}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    bad = [t for t, s in statuses.items() if s != "completed"]
+    click.echo(f"sweep: {len(statuses) - len(bad)} of {len(statuses)} trials completed "
+               f"({len(bad)} failed or diverged: kept as data)")
+    click.echo(f"results: {sweep.directory}")
+    try:
+        _build_report([sweep.directory])
+    except Exception as exc:
+        click.echo(f"warning: the report could not be built ({type(exc).__name__}: {exc}); the results "
+                   f"are kept; build it with: bench report {sweep.directory}", err=True)
 
 
 @main.command("eval")

@@ -189,8 +189,9 @@ def inception_rate(config: RunConfig, device: torch.device, extractor_loader) ->
     return rates["inception_images_per_s"]
 
 
-def estimate(config: RunConfig, prepared, extractor_loader) -> Plan:
-    """The plan of a run whose options passed ``bench.run.prepare_run``."""
+def estimate(config: RunConfig, prepared, extractor_loader, trials_per_model: int | None = None) -> Plan:
+    """The plan of a run whose options passed ``bench.run.prepare_run``: ``trials_per_model``
+    trials of each model (default: one per seed; a sweep gives its search + final count)."""
     from bench.device import device_name
 
     device, dataset, plugins = prepared.device, prepared.dataset, prepared.plugins
@@ -198,6 +199,7 @@ def estimate(config: RunConfig, prepared, extractor_loader) -> Plan:
     images = dataset.train.images[: max(2 * config.batch_size, 1)]
     rates, train_seconds, evaluations, encoders = {}, 0.0, {}, 0
     remote = config.executor != "local"
+    per_model = trials_per_model or len(config.seeds)
     for model in config.models:
         cls = plugins.models.get(model).obj
         if remote:  # trials train on the workers' devices, whose rates are unknown here
@@ -212,20 +214,20 @@ def estimate(config: RunConfig, prepared, extractor_loader) -> Plan:
                              f"{exc}); its trials are not in the estimate")
         seconds = _train_seconds(config, rate, flops)
         if math.isfinite(seconds):
-            train_seconds += seconds * len(config.seeds)
+            train_seconds += seconds * per_model
         evaluations[model] = _evaluations(config, seconds, rate)
-        encoders += cls.has_encoder() * len(config.seeds)
+        encoders += cls.has_encoder() * per_model
     if remote:
         notes.append(f"trials train on {config.executor} workers: training time is not estimated here "
                      "unless the budget is wall-clock")
     per_trial = max(evaluations.values()) if evaluations else 1.0
     metrics = plugins.metric_objects()
-    generated = config.eval_samples * per_trial * len(config.models) * len(config.seeds)
+    generated = config.eval_samples * per_trial * len(config.models) * per_model
     recon = config.eval_settings().recon_images * per_trial * encoders if config.eval_samples else 0
     inception = int(generated + recon + (_reference_images(config, prepared, metrics)
                                          if config.eval_samples else 0))
     rate = inception_rate(config, device, extractor_loader) if inception else None
-    plan = Plan(len(config.models) * len(config.seeds), config.budget, train_seconds,
+    plan = Plan(len(config.models) * per_model, config.budget, train_seconds,
                 inception / rate if rate else None, inception, rate, per_trial, rates,
                 device_name(device), notes)
     if device.type == "cpu" and plan.estimated_seconds > LONG_CPU_RUN:

@@ -184,19 +184,21 @@ def _columns(plugins: Plugins) -> list[dict]:
 
 
 def start_run(config: RunConfig, results_root: Path, command_line: str, progress: bool = True,
-              prepared: Prepared | None = None, announce=None) -> RunContext:
+              prepared: Prepared | None = None, announce=None, trials_per_model: int | None = None,
+              description: str | None = None) -> RunContext:
     """Check the run, estimate it (``bench.plan``; its lines go to ``announce``), then create
     the run folder and manifest. ``prepared`` is ``prepare_run(config)``'s result when the
-    caller already has it (so the dataset is not loaded twice)."""
+    caller already has it (so the dataset is not loaded twice); ``trials_per_model`` and
+    ``description`` (the folder name's tail) are a sweep's."""
     prepared = prepared or prepare_run(config)
     device = prepared.device
     try:  # first: a results folder that cannot be written is said before anything else
-        directory = new_run_dir(Path(results_root), f"{prepared.dataset.name}-{config.budget}")
+        directory = new_run_dir(Path(results_root), description or f"{prepared.dataset.name}-{config.budget}")
     except OSError as exc:
         raise RunError(f"cannot create a run folder under {results_root} ({exc.strerror or exc}); "
                        "give a writable folder with --results-dir or BENCH_RESULTS_DIR") from None
     try:
-        plan = estimate(config, prepared, prepared.load_extractor)
+        plan = estimate(config, prepared, prepared.load_extractor, trials_per_model)
         if announce is not None:
             announce(plan.lines())
         # bf16 autocast trains at the bf16 peak; measured once per machine, then cached.

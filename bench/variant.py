@@ -50,6 +50,9 @@ class Variant(abc.ABC):
     # The networks whose weights the evaluated images come from: the generator/decoder, and for
     # encoder variants the encoder ``reconstruct`` uses. ``--ema`` keeps averages of exactly these.
     image_networks: ClassVar[tuple[str, ...]] = ()
+    # Config field -> distribution (bench.sweep.space) that `bench sweep` draws from; the fields
+    # left out stay at their defaults. Empty: the variant cannot be swept without --space-override.
+    search_space: ClassVar[dict] = {}
 
     def __init__(self, image_shape, config=None, device="cpu", seed: int = 0):
         self.image_shape = tuple(image_shape)

@@ -74,6 +74,7 @@ import torch.nn.functional as F
 from bench import hookimpl
 from bench.autoencoder import CodeAutoencoder
 from bench.nets import BackboneConfig, ConvEncoder, Decoder, LatentDiscriminator
+from bench.sweep.space import LUCIC_SHARED, LogUniform
 
 ADV_LOSSES = ("logit", "nonsaturating")
 NETWORKS = ("encoder", "generator", "discriminator", "code_discriminator")  # Algorithm 1's order
@@ -94,6 +95,8 @@ class AlphaGAN(CodeAutoencoder):
 
     family = "hybrid"
     Config = AlphaGANConfig
+    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.sweep.space)
+    search_space = {**LUCIC_SHARED, "recon_weight": LogUniform(1.0, 100.0)}
     image_networks = ("encoder", "generator")  # sample() uses G, reconstruct() G(E(x))
 
     def build(self) -> None:

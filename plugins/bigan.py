@@ -57,6 +57,7 @@ from torch import nn
 from bench import hookimpl
 from bench.autoencoder import LOGVAR_RANGE, CodeAutoencoder
 from bench.nets import BackboneConfig, ConvEncoder, Decoder, dcgan_init
+from bench.sweep.space import LUCIC_SHARED
 
 ENCODERS = ("deterministic", "gaussian")
 D_NORMS = ("none", "batch", "spectral")
@@ -125,6 +126,8 @@ class BiGAN(CodeAutoencoder):
 
     family = "hybrid"
     Config = BiGANConfig
+    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.sweep.space)
+    search_space = {**LUCIC_SHARED}
     image_networks = ("encoder", "generator")  # sample() uses G, reconstruct() E and G
     # each loss and the networks it trains
     PHASES: ClassVar = {"discriminator": ("discriminator",), "encoder_generator": ("encoder", "generator")}

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from bench import Variant, hookimpl
 from bench.nets import BackboneConfig, ConvEncoder, Decoder
+from bench.sweep.space import LUCIC_SHARED
 
 
 @dataclasses.dataclass
@@ -37,6 +38,8 @@ class GAN(Variant):
 
     family = "gan"
     Config = GANConfig
+    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.sweep.space)
+    search_space = {**LUCIC_SHARED}
     image_networks = ("generator",)
 
     def build(self) -> None:

@@ -40,6 +40,7 @@ from bench_plugins.gan import GAN
 
 from bench import hookimpl
 from bench.nets import BackboneConfig, ConvEncoder, Decoder
+from bench.sweep.space import LUCIC_SHARED
 
 # coding -> (a, b, c): the fake label, the real label, the value G wants D to give its fakes
 CODINGS = {"binary": (0.0, 1.0, 1.0), "pearson": (-1.0, 1.0, 0.0)}
@@ -57,6 +58,8 @@ class LSGAN(GAN):
     """DCGAN's step (one D step, then one G step per batch) with the least-squares losses."""
 
     Config = LSGANConfig
+    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.sweep.space)
+    search_space = {**LUCIC_SHARED}
 
     def build(self) -> None:
         cfg = self.config

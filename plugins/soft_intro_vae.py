@@ -73,6 +73,7 @@ import torch
 from bench import hookimpl
 from bench.autoencoder import GaussianAutoencoder, kl_standard_normal
 from bench.nets import BackboneConfig
+from bench.sweep.space import LUCIC_SHARED, LogUniform
 
 
 def rec_error(target: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
@@ -102,6 +103,8 @@ class SoftIntroVAE(GaussianAutoencoder):
 
     family = "hybrid"
     Config = SoftIntroVAEConfig
+    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.sweep.space)
+    search_space = {**LUCIC_SHARED, "beta_neg": LogUniform(16.0, 1024.0)}
     image_networks = ("encoder", "decoder")
 
     def build(self) -> None:

@@ -33,6 +33,7 @@ import torch
 from bench import hookimpl
 from bench.autoencoder import GaussianAutoencoder, gaussian_nll, kl_standard_normal
 from bench.nets import BackboneConfig
+from bench.sweep.space import LUCIC_SHARED, LogUniform
 
 
 @dataclasses.dataclass
@@ -49,6 +50,8 @@ class VAE(GaussianAutoencoder):
 
     family = "vae"
     Config = VAEConfig
+    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.sweep.space)
+    search_space = {**LUCIC_SHARED, "beta": LogUniform(0.1, 10.0)}
 
     def build(self) -> None:
         cfg = self.config

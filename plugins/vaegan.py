@@ -61,6 +61,7 @@ import torch.nn.functional as F
 from bench import hookimpl
 from bench.autoencoder import GaussianAutoencoder, kl_standard_normal
 from bench.nets import BackboneConfig, ConvEncoder
+from bench.sweep.space import LUCIC_SHARED, LogUniform
 
 FAKES = ("both", "prior", "recon")
 
@@ -83,6 +84,8 @@ class VAEGAN(GaussianAutoencoder):
 
     family = "hybrid"
     Config = VAEGANConfig
+    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.sweep.space)
+    search_space = {**LUCIC_SHARED, "gamma": LogUniform(1e-6, 1.0)}
 
     def build(self) -> None:
         cfg = self.config

@@ -50,6 +50,7 @@ import torch
 from bench import hookimpl
 from bench.autoencoder import CodeAutoencoder
 from bench.nets import BackboneConfig, ConvEncoder, Decoder
+from bench.sweep.space import LUCIC_SHARED, LogUniform
 
 IMQ_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)  # multiples of C = 2 d_z sigma_z^2 (authors' code)
 
@@ -99,6 +100,8 @@ class WAE(CodeAutoencoder):
 
     family = "vae"
     Config = WAEConfig
+    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.sweep.space)
+    search_space = {**LUCIC_SHARED, "lam": LogUniform(1.0, 1000.0)}
     image_networks = ("encoder", "decoder")  # sample() uses the decoder, reconstruct() both
     generator_network = "decoder"
 

@@ -55,6 +55,7 @@ import torch
 
 from bench import Variant, hookimpl
 from bench.nets import BackboneConfig, ConvEncoder, Decoder
+from bench.sweep.space import LUCIC_DISC_STEPS, LUCIC_PENALTY_WEIGHT, LUCIC_SHARED
 
 REAL_BATCHES = ("reuse", "split")
 
@@ -74,6 +75,8 @@ class WGANGP(Variant):
 
     family = "gan"
     Config = WGANGPConfig
+    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.sweep.space)
+    search_space = {**LUCIC_SHARED, "n_critic": LUCIC_DISC_STEPS, "gp_weight": LUCIC_PENALTY_WEIGHT}
     image_networks = ("generator",)
 
     def build(self) -> None:

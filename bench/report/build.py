@@ -19,7 +19,9 @@ from bench.report.comparable import group_runs
 from bench.report.load import column_table, load_runs
 from bench.report.render import Bold, Bullets, Heading, Para, to_html, to_markdown
 from bench.report.sections import group_blocks
+from bench.report.sweep import sweep_blocks
 from bench.store.files import atomic_write
+from bench.store.sweep import is_sweep
 
 # results.csv starts with what says where a row comes from
 FIRST_COLUMNS = ["comparison", "run_id", "variant", "trial", "model", "family", "seed", "eval_point",
@@ -74,6 +76,10 @@ def build_report(run_dirs, out_dir=None, plots: bool = True) -> dict[str, Path]:
         group_part, summary = group_blocks(group, plots_dir if plots else None, several)
         blocks += group_part
         summaries.append(summary)
+
+    sweeps = [r for r in runs if is_sweep(r.path)]
+    for run in sweeps:  # the sweep's own analysis; plain runs given alongside are its defaults
+        blocks += sweep_blocks(run, plots_dir if plots else None, [r for r in runs if r not in sweeps])
 
     ordered = [c for c in FIRST_COLUMNS if c in rows.columns]
     rows = rows[ordered + [c for c in rows.columns if c not in ordered]]

@@ -34,19 +34,19 @@ def plain(text) -> str:
     return str(text).replace("\\", "\\\\").replace("$", r"\$")
 
 
-def _figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
+def new_figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
     figure = Figure(figsize=(width, height), dpi=DPI, layout=layout)
     FigureCanvasAgg(figure)
     return figure
 
 
-def _save(figure: Figure, path: Path) -> Path:
+def save_figure(figure: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png", dpi=DPI)
     return path
 
 
-def _colours(names: list[str]) -> dict[str, tuple]:
+def palette(names: list[str]) -> dict[str, tuple]:
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"]
@@ -76,8 +76,8 @@ def fid_vs_time(frame: pd.DataFrame, context: str, path: Path, notes: list[str])
         notes.append("FID versus training time: no row has an FID (run with --eval-samples above 0)")
         return None
     names = variants(points)
-    colours = _colours(variants(frame))
-    figure = _figure(7.5, 4.6)
+    colours = palette(variants(frame))
+    figure = new_figure(7.5, 4.6)
     ax = figure.add_subplot()
     for name in names:
         rows = aligned_points(points[points["variant"] == name])
@@ -105,7 +105,7 @@ def fid_vs_time(frame: pd.DataFrame, context: str, path: Path, notes: list[str])
     ax.set_title(plain(f"FID vs training time: {context}"), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def aligned_points(rows: pd.DataFrame) -> pd.DataFrame:
@@ -132,11 +132,11 @@ def loss_curves(frame: pd.DataFrame, context: str, path: Path, notes: list[str])
         return None
     columns = min(2, len(logs))
     lines = math.ceil(len(logs) / columns)
-    figure = _figure(5.2 * columns, 3.4 * lines)
+    figure = new_figure(5.2 * columns, 3.4 * lines)
     axes = figure.subplots(lines, columns, squeeze=False).ravel()
     for ax, (name, trials) in zip(axes, logs.items(), strict=False):
         keys = sorted({k for _, rows in trials for r in rows for k in r if str(k).startswith("loss")})
-        colours = _colours(keys)
+        colours = palette(keys)
         for i, (_, rows) in enumerate(trials):
             x = finite_or_nan([r.get("seconds") for r in rows])
             for key in keys:
@@ -152,7 +152,7 @@ def loss_curves(frame: pd.DataFrame, context: str, path: Path, notes: list[str])
     for ax in axes[len(logs):]:
         ax.set_visible(False)
     figure.suptitle(plain(f"Training losses: {context}"), fontsize=10)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def finite_or_nan(values) -> np.ndarray:
@@ -168,8 +168,8 @@ def throughput(frame: pd.DataFrame, context: str, path: Path, notes: list[str]) 
         notes.append("throughput: no completed trial has an images/s value")
         return None
     names = variants(final)
-    colours = _colours(variants(frame))
-    figure = _figure(4.2 * len(specs), 3.8)
+    colours = palette(variants(frame))
+    figure = new_figure(4.2 * len(specs), 3.8)
     axes = figure.subplots(1, len(specs), squeeze=False).ravel()
     for ax, (column, label) in zip(axes, specs, strict=True):
         intervals = [t_interval(final.loc[final["variant"] == n, column]) for n in names]
@@ -187,7 +187,7 @@ def throughput(frame: pd.DataFrame, context: str, path: Path, notes: list[str]) 
         ax.grid(axis="y", alpha=0.3)
     devices = ", ".join(sorted({str(d) for d in final["device"].dropna()})) or "unknown device"
     figure.suptitle(plain(f"Throughput on {devices}: {context}"), fontsize=10)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def metric_panels(summary: pd.DataFrame, columns: list[Column], context: str, path: Path,
@@ -200,12 +200,12 @@ def metric_panels(summary: pd.DataFrame, columns: list[Column], context: str, pa
         notes.append("metrics: no completed trial has a value in any summary column")
         return None
     names = list(dict.fromkeys(str(v) for v in summary["variant"]))
-    colours = _colours(names)
+    colours = palette(names)
     per_line = min(4, len(shown))
     lines = math.ceil(len(shown) / per_line)
     # A fixed grid: the constrained-layout solver takes seconds over a score of panels.
     height = 2.9 * lines + 0.8
-    figure = _figure(3.4 * per_line, height, layout=None)
+    figure = new_figure(3.4 * per_line, height, layout=None)
     figure.subplots_adjust(left=0.07, right=0.98, top=1 - 0.85 / height, bottom=0.75 / height,
                            wspace=0.45, hspace=0.75)
     axes = figure.subplots(lines, per_line, squeeze=False).ravel()
@@ -231,7 +231,7 @@ def metric_panels(summary: pd.DataFrame, columns: list[Column], context: str, pa
         ax.set_visible(False)
     figure.suptitle(plain(f"Metrics per variant (mean across seeds, 95% t-interval with 2+ seeds): "
                           f"{context}"), fontsize=10)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def image_grids(frame: pd.DataFrame, filename: str, title: str, context: str, path: Path,
@@ -257,7 +257,7 @@ def image_grids(frame: pd.DataFrame, filename: str, title: str, context: str, pa
         return None
     columns = min(4, len(pictures))
     lines = math.ceil(len(pictures) / columns)
-    figure = _figure(3.0 * columns, 3.2 * lines + 0.4)
+    figure = new_figure(3.0 * columns, 3.2 * lines + 0.4)
     axes = figure.subplots(lines, columns, squeeze=False).ravel()
     for ax, (name, seed, pixels) in zip(axes, pictures, strict=False):
         ax.imshow(pixels, interpolation="nearest")
@@ -267,4 +267,4 @@ def image_grids(frame: pd.DataFrame, filename: str, title: str, context: str, pa
     for ax in axes[len(pictures):]:
         ax.set_visible(False)
     figure.suptitle(plain(f"{title}: {context}"), fontsize=10)
-    return _save(figure, path)
+    return save_figure(figure, path)

@@ -23,6 +23,8 @@ COPYING_FILE = "copying.png"  # the samples nearest a training image, beside it 
 LATENTS_FILE = "latents.png"  # prior interpolations: 8 rows of 10 images (bench.latents)
 ENCODED_LATENTS_FILE = "latents-encoded.png"  # per row: test image, 10 decodings, test image
 ERROR_FILE = "error.txt"
+SWEEP_FILE = "sweep.json"  # a sweep's protocol and its trial slots (bench.store.sweep)
+OPTUNA_FILE = "optuna.db"  # a sweep's Optuna studies (SQLite), one per variant
 
 
 def default_results_root() -> Path:

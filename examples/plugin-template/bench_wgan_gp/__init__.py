@@ -26,6 +26,7 @@ import torch
 # register models. The shared backbones keep a comparison with the built-ins fair.
 from bench import Variant, hookimpl
 from bench.nets import BackboneConfig, ConvEncoder, Decoder
+from bench.sweep.space import LUCIC_SHARED, IntUniform, LogUniform
 
 
 # Plugin: the options. A dataclass whose every field has a default; subclassing BackboneConfig
@@ -47,6 +48,10 @@ class WGANGP(Variant):
     family = "gan"
     Config = WGANGPConfig
     image_networks = ("generator",)
+    # Plugin: ``search_space`` is what ``bench sweep`` draws each setting from (config field ->
+    # distribution); the fields left out stay at their defaults. Reuse the shared ranges so the
+    # study stays fair, and add your own fields' ranges.
+    search_space = {**LUCIC_SHARED, "n_critic": IntUniform(1, 5), "gp_weight": LogUniform(0.1, 100.0)}
 
     def build(self):
         # Plugin: fill ``self.networks`` and ``self.optimizers`` (both dicts by name); the base

@@ -29,6 +29,7 @@ import torch
 from bench import hookimpl
 from bench.autoencoder import GaussianAutoencoder
 from bench.nets import BackboneConfig
+from bench.sweep.space import LUCIC_SHARED, IntUniform
 
 
 @dataclasses.dataclass
@@ -43,6 +44,7 @@ class IWAEConfig(BackboneConfig):
 class IWAE(GaussianAutoencoder):
     family = "vae"
     Config = IWAEConfig
+    search_space = {**LUCIC_SHARED, "k": IntUniform(1, 50, log=True)}  # what `bench sweep` draws
 
     def build(self):
         cfg = self.config

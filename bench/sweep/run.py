@@ -1,0 +1,225 @@
+"""``bench sweep``: every variant gets the same hyperparameter-search compute (Lucic et al. 2018).
+
+    start_sweep(config, protocol, ...)   check it, create the sweep folder (a run folder plus
+                                         sweep.json and optuna.db) -> Sweep
+    open_sweep(directory)                an existing sweep, for ``--resume``
+    run_sweep(sweep)                     the search phase, then the final phase
+
+Search: K settings per variant from its declared space (``bench.sweep.space``), each trained
+once (the run's first seed) under the run's budget and evaluated. Final: each variant's best
+setting by FID retrained with S fresh seeds. Every variant thus gets K + S trials of one budget.
+All variants' search trials form one pool for the executor, so a Ray cluster stays busy; a
+slot is written to ``sweep.json`` before it trains and never changes, and the executors skip
+finished trials and resume unfinished ones from their checkpoints, so ``--resume`` after a
+kill finishes the sweep without retraining or redrawing anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+from bench.config import RunConfig, RunError
+from bench.executors import make_executor
+from bench.plugins import Plugins
+from bench.run import now, open_run, prepare_run, start_run
+from bench.store import StoreError, read_status, update_manifest
+from bench.store.rows import read_rows, trial_rows
+from bench.store.status import COMPLETED
+from bench.store.sweep import FINAL, SEARCH, read_sweep, slots, write_sweep
+from bench.sweep.space import apply_overrides, parse_distribution, space_of
+from bench.sweep.study import SAMPLERS, ask_settings, tell
+from bench.trial import RunContext, TrialSpec
+
+METRIC = "fid"  # lower is better; the search picks each variant's best setting by it
+
+
+@dataclasses.dataclass
+class SweepProtocol:
+    samples: int = 20  # K: search settings per variant
+    final_seeds: int = 3  # S: seeds of the best setting's final phase
+    seed: int = 0  # the sweep seed: the settings drawn are a function of it
+    sampler: str = "random"  # random (the protocol) | tpe
+    overrides: dict = dataclasses.field(default_factory=dict)  # model -> {field: distribution text}
+
+
+@dataclasses.dataclass
+class Sweep:
+    ctx: RunContext
+    state: dict  # sweep.json
+
+    @property
+    def directory(self) -> Path:
+        return self.ctx.directory
+
+    @property
+    def protocol(self) -> dict:
+        return self.state["protocol"]
+
+    def save(self) -> None:
+        write_sweep(self.directory, self.state)
+
+
+def search_spaces(plugins: Plugins, models: list[str], overrides: dict) -> dict[str, dict]:
+    """Each model's search space, its declared one narrowed by ``--space-override``."""
+    unknown = sorted(set(overrides) - set(models))
+    if unknown:
+        raise RunError(f"--space-override names {', '.join(unknown)}, which this sweep does not train "
+                       f"(its models: {', '.join(models)})")
+    spaces = {}
+    for model in models:
+        cls = plugins.models.get(model).obj
+        try:
+            space = apply_overrides(space_of(cls), overrides.get(model, {}), cls)
+        except ValueError as exc:
+            raise RunError(f"search space of {model}: {exc}") from None
+        if not space:
+            raise RunError(f"model {model!r} declares no search space (a search_space class attribute), so "
+                           f"its search would train its defaults K times; give it one with --space-override "
+                           f"{model}.FIELD=DISTRIBUTION, or leave it out of --models")
+        spaces[model] = space
+    return spaces
+
+
+def check_protocol(config: RunConfig, protocol: SweepProtocol) -> None:
+    if protocol.samples < 1 or protocol.final_seeds < 1:
+        raise RunError("--samples and --final-seeds must each be at least 1")
+    if protocol.sampler not in SAMPLERS:
+        raise RunError(f"--sampler {protocol.sampler}: use one of {', '.join(SAMPLERS)}")
+    if config.eval_samples == 0:
+        raise RunError("a sweep picks each variant's best setting by FID: give --eval-samples N (N >= 2), "
+                       "not 0")
+
+
+def start_sweep(config: RunConfig, protocol: SweepProtocol, results_root: Path, command_line: str,
+                progress: bool = True, announce=None) -> Sweep:
+    """Check everything (before anything is written), then create the sweep folder."""
+    check_protocol(config, protocol)
+    prepared = prepare_run(config)
+    spaces = search_spaces(prepared.plugins, config.models, protocol.overrides)
+    ctx = start_run(config, results_root, command_line, progress, prepared, announce,
+                    trials_per_model=protocol.samples + protocol.final_seeds,
+                    description=f"sweep-{prepared.dataset.name}-{config.budget}")
+    state = {
+        "protocol": {
+            "samples": protocol.samples, "final_seeds": protocol.final_seeds, "seed": protocol.seed,
+            "sampler": protocol.sampler, "metric": METRIC, "trial_seed": config.seeds[0],
+            "spaces": {m: {f: d.text() for f, d in sorted(s.items())} for m, s in spaces.items()},
+        },
+        "slots": [],
+        "chosen": {},
+    }
+    sweep = Sweep(ctx, state)
+    sweep.save()
+    return sweep
+
+
+def open_sweep(directory: Path, progress: bool = True) -> Sweep:
+    try:
+        state = read_sweep(directory)
+    except StoreError as exc:
+        raise RunError(str(exc)) from None
+    return Sweep(open_run(Path(directory), progress), state)
+
+
+def spaces_of(sweep: Sweep) -> dict[str, dict]:
+    return {m: {f: parse_distribution(t) for f, t in s.items()} for m, s in sweep.protocol["spaces"].items()}
+
+
+def spec_of(slot: dict) -> TrialSpec:
+    return TrialSpec(slot["model"], slot["seed"], slot["options"])
+
+
+def _add_search_slots(sweep: Sweep) -> bool:
+    """Draw the search slots still missing (random: all K at once; TPE: one per variant per round,
+    after the earlier ones are told). Returns whether any were added."""
+    p, spaces, added = sweep.protocol, spaces_of(sweep), False
+    for model, space in spaces.items():
+        have = slots(sweep.state, model, SEARCH)
+        missing = p["samples"] - len(have)
+        if missing <= 0:
+            continue
+        if p["sampler"] == "tpe":
+            if any(s.get("told") is None for s in have):
+                continue  # TPE asks after the results so far are in
+            missing = 1
+        for options, number in ask_settings(sweep.directory, model, space, p["sampler"], p["seed"], missing,
+                                            len(have)):
+            sweep.state["slots"].append({
+                "model": model, "phase": SEARCH, "index": len(have), "options": options,
+                "seed": p["trial_seed"], "trial": TrialSpec(model, p["trial_seed"], options).name,
+                "optuna_number": number, "told": None,
+            })
+            have = slots(sweep.state, model, SEARCH)
+            added = True
+    if added:
+        sweep.save()
+    return added
+
+
+def final_value(rows: list[dict], trial: str) -> float | None:
+    """The trial's final FID, None if it has none (failed, diverged, not evaluated)."""
+    finals = [r for r in trial_rows(rows, trial) if r.get("eval_point") == "final"]
+    if not finals or finals[-1].get("status") != COMPLETED:
+        return None
+    value = finals[-1].get(METRIC)
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def _tell_finished(sweep: Sweep, statuses: dict[str, str]) -> None:
+    rows = read_rows(sweep.directory)
+    p = sweep.protocol
+    for slot in slots(sweep.state, phase=SEARCH):
+        if slot.get("told") is not None or slot["trial"] not in statuses:
+            continue
+        value = final_value(rows, slot["trial"])
+        tell(sweep.directory, slot["model"], p["sampler"], p["seed"], slot["optuna_number"], value)
+        slot["told"] = value if value is not None else statuses[slot["trial"]]
+    sweep.save()
+
+
+def _choose(sweep: Sweep) -> None:
+    """Each variant's best search setting by FID, and its S final slots (once)."""
+    rows = read_rows(sweep.directory)
+    p = sweep.protocol
+    for model in p["spaces"]:
+        if model in sweep.state["chosen"]:
+            continue
+        scored = [(final_value(rows, s["trial"]), s) for s in slots(sweep.state, model, SEARCH)]
+        scored = [(v, s) for v, s in scored if v is not None]
+        if not scored:
+            sweep.state["chosen"][model] = {"trial": None, "reason": "no search trial finished with an FID"}
+            continue
+        value, best = min(scored, key=lambda vs: (vs[0], vs[1]["index"]))
+        sweep.state["chosen"][model] = {"trial": best["trial"], "options": best["options"], "value": value}
+        for j in range(p["final_seeds"]):
+            seed = p["trial_seed"] + 1 + j  # fresh seeds: none of them trained in the search
+            sweep.state["slots"].append({
+                "model": model, "phase": FINAL, "index": j, "options": best["options"], "seed": seed,
+                "trial": TrialSpec(model, seed, best["options"]).name,
+            })
+    sweep.save()
+
+
+def run_sweep(sweep: Sweep) -> dict[str, str]:
+    """The search phase to its end, then the final phase; ``{trial: status}`` of every slot."""
+    ctx = sweep.ctx
+    executor = make_executor(ctx.config.executor, ctx.config.executor_options)
+    statuses: dict[str, str] = {}  # of the trials run by this call
+    while True:  # random search: one round; TPE: a round per draw
+        _add_search_slots(sweep)
+        pending = [spec_of(s) for s in slots(sweep.state, phase=SEARCH) if s.get("told") is None]
+        if not pending:
+            break
+        statuses.update(executor.execute(ctx, pending))
+        _tell_finished(sweep, statuses)
+    _choose(sweep)
+    finals = [spec_of(s) for s in slots(sweep.state, phase=FINAL)]
+    statuses.update(executor.execute(ctx, finals))
+    update_manifest(ctx.directory, finished=now())
+    out = {}
+    for slot in sweep.state["slots"]:
+        status = read_status(ctx.trial_dir(spec_of(slot)))
+        out[slot["trial"]] = status["status"] if status else statuses.get(slot["trial"], "not run")
+    return out

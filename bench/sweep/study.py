@@ -1,0 +1,66 @@
+"""A sweep's Optuna studies, one per variant, in the sweep folder's SQLite database.
+
+Optuna is the sampler and the record, not the scheduler: bench's executors run the trials.
+The random sampler's settings are drawn by ``bench.sweep.space.sample_settings`` (a pure function
+of the sweep seed, the variant and K) and entered into the study with ``enqueue_trial``, so the
+database holds exactly the settings the sweep trains; TPE asks the study itself, from the
+results told so far. Every finished search trial is told its FID (or FAIL), so tools that read
+Optuna storages (``optuna-dashboard sqlite:///optuna.db``) show the study.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from bench.store.layout import OPTUNA_FILE
+from bench.sweep.space import Distribution, sample_settings, sampler_seed
+
+SAMPLERS = ("random", "tpe")
+
+
+def _optuna():
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def open_study(directory: Path, model: str, sampler: str, seed: int):
+    optuna = _optuna()
+    storage = f"sqlite:///{Path(directory).resolve() / OPTUNA_FILE}"
+    sampler_cls = optuna.samplers.TPESampler if sampler == "tpe" else optuna.samplers.RandomSampler
+    chosen = sampler_cls(seed=sampler_seed(seed, model))  # random: the enqueued settings are used
+    return optuna.create_study(study_name=model, storage=storage, sampler=chosen, direction="minimize",
+                               load_if_exists=True)
+
+
+def ask_settings(directory: Path, model: str, space: dict[str, Distribution], sampler: str, seed: int,
+                 count: int, already: int) -> list[tuple[dict, int]]:
+    """``count`` new settings for ``model`` (``already`` slots exist) as (options, Optuna trial
+    number). Random: slots ``already .. already+count-1`` of the seed's fixed sequence."""
+    study = open_study(directory, model, sampler, seed)
+    fields = sorted(space)
+    if sampler == "random":
+        drawn = sample_settings(space, already + count, sampler_seed(seed, model), study_name=model)[already:]
+        for options in drawn:
+            study.enqueue_trial(options)
+    out = []
+    for _ in range(count):
+        trial = study.ask()
+        options = {field: space[field].suggest(trial, field) for field in fields}
+        out.append((options, trial.number))
+    return out
+
+
+def tell(directory: Path, model: str, sampler: str, seed: int, number: int, value: float | None) -> None:
+    """Record a search trial's FID (None or not finite: the trial failed or diverged)."""
+    optuna = _optuna()
+    study = open_study(directory, model, sampler, seed)
+    frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+    if frozen.state.is_finished():
+        return  # told before a crash: nothing to do
+    if value is None or not math.isfinite(value):
+        study.tell(number, state=optuna.trial.TrialState.FAIL)
+    else:
+        study.tell(number, value)

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 import torch
-from conftest import TINY, only_run
+from conftest import TINY, only_run, requires_weights
 
 import bench.run
 from bench.store import read_json, read_jsonl
@@ -269,3 +269,19 @@ def test_ctrl_c_cancels_the_tasks_and_resume_finishes_the_run(ray_cluster, cli, 
         assert int(starts[-1]) == steps_before.get(name, 0)  # resumed from the checkpoint it had
     manifest = read_json(run / "manifest.json")
     assert {t["steps"] for t in manifest["trials"].values()} == {60}
+
+
+@requires_ray
+@requires_weights
+def test_a_tiny_sweep_runs_its_pool_on_ray(ray_cluster, cli, results_dir):
+    """`bench sweep --executor ray`: the search pool and the final phase as Ray tasks."""
+    out = cli("sweep", "--models", "gan", "--dataset", "synthetic:128", "--budget", "3steps", "--batch-size",
+              "16", "--eval-samples", "4", "--ref-samples", "8", *TINY[:4], "--samples", "2",
+              "--final-seeds", "1", *RAY, "--no-progress").output
+    assert "sweep: 3 of 3 trials completed" in out
+    run_dir = only_run(results_dir)
+    manifest = read_json(run_dir / "manifest.json")
+    assert manifest["config"]["executor"] == "ray"
+    assert len(manifest["trials"]) == 3
+    assert all(t["status"] == "completed" and t["node"] for t in manifest["trials"].values())
+    assert [s["phase"] for s in read_json(run_dir / "sweep.json")["slots"]] == ["search", "search", "final"]

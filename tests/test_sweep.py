@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
 import signal
 import subprocess
@@ -11,8 +9,7 @@ import sys
 import time
 
 import pytest
-import torch
-from conftest import only_run, requires_weights
+from conftest import requires_weights
 
 import bench.run
 from bench.config import RunConfig, RunError
@@ -152,27 +149,6 @@ def test_a_sweep_killed_mid_search_resumes_to_exactly_k_plus_s_trials(tmp_path):
         assert heading in report
     assert (run_dir / "plots" / "sweep-fid.png").is_file()
     assert (run_dir / "plots" / "sweep-expected-best.png").is_file()
-
-
-@requires_weights
-@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is not installed")
-def test_a_tiny_sweep_on_a_local_ray(cli, results_dir):
-    ray = pytest.importorskip("ray")
-    threads = torch.get_num_threads()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        out = cli("sweep", "--models", "gan", *TRIALS, "--samples", "2", "--final-seeds", "1",
-                  "--executor", "ray", "--cpus-per-trial", "1", "--no-progress").output
-    finally:
-        ray.shutdown()
-        torch.set_num_threads(threads)
-    assert "sweep: 3 of 3 trials completed" in out
-    run_dir = only_run(results_dir)
-    manifest = read_json(run_dir / "manifest.json")
-    assert manifest["config"]["executor"] == "ray"
-    assert all(t["status"] == "completed" and t["node"] for t in manifest["trials"].values())
-    state = json.loads((run_dir / "sweep.json").read_text())
-    assert [s["phase"] for s in state["slots"]] == ["search", "search", "final"]
 
 
 PLUGIN = '''

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import json
 import math
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from bench.report.comparable import group_runs
 from bench.report.load import column_table, load_runs
 from bench.report.render import Bold, Bullets, Heading, Para, to_html, to_markdown
 from bench.report.sections import group_blocks
-from bench.report.sweep import sweep_blocks
+from bench.report.sweep import slot_frame, sweep_blocks
 from bench.store.files import atomic_write
 from bench.store.sweep import is_sweep
 
@@ -78,8 +79,10 @@ def build_report(run_dirs, out_dir=None, plots: bool = True) -> dict[str, Path]:
         summaries.append(summary)
 
     sweeps = [r for r in runs if is_sweep(r.path)]
+    sweep_tables = []
     for run in sweeps:  # the sweep's own analysis; plain runs given alongside are its defaults
         blocks += sweep_blocks(run, plots_dir if plots else None, [r for r in runs if r not in sweeps])
+        sweep_tables.append(slot_frame(run).assign(run_id=run.run_id))
 
     ordered = [c for c in FIRST_COLUMNS if c in rows.columns]
     rows = rows[ordered + [c for c in rows.columns if c not in ordered]]
@@ -90,6 +93,12 @@ def build_report(run_dirs, out_dir=None, plots: bool = True) -> dict[str, Path]:
         "parquet": out / "results.parquet",
         "summary": out / "summary.csv",
     }
+    if sweep_tables:  # one row per sweep slot: phase, setting, status, FID, compute
+        table = pd.concat(sweep_tables, ignore_index=True)
+        table["options"] = table["options"].map(lambda o: json.dumps(o, sort_keys=True))
+        paths["sweep_csv"], paths["sweep_parquet"] = out / "sweep.csv", out / "sweep.parquet"
+        atomic_write(paths["sweep_csv"], table.to_csv(index=False).encode())
+        atomic_write(paths["sweep_parquet"], _parquet_bytes(table))
     atomic_write(paths["csv"], rows.to_csv(index=False).encode())
     atomic_write(paths["parquet"], _parquet_bytes(rows))
     summary = pd.concat(summaries, ignore_index=True)

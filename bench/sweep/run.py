@@ -24,7 +24,7 @@ from bench.config import RunConfig, RunError
 from bench.executors import make_executor
 from bench.plugins import Plugins
 from bench.run import now, open_run, prepare_run, start_run
-from bench.store import StoreError, read_status, update_manifest
+from bench.store import StoreError, read_manifest, read_status, update_manifest
 from bench.store.rows import read_rows, trial_rows
 from bench.store.status import COMPLETED
 from bench.store.sweep import FINAL, SEARCH, read_sweep, slots, write_sweep
@@ -202,6 +202,18 @@ def _choose(sweep: Sweep) -> None:
     sweep.save()
 
 
+def compute_per_variant(sweep: Sweep) -> dict[str, dict]:
+    """What each variant's trials used (the manifest's trial entries): trials, training seconds,
+    images and FLOPs; equal trial counts of one budget are the protocol's equal compute."""
+    trials = read_manifest(sweep.directory).get("trials", {})
+    out = {}
+    for model in sweep.protocol["spaces"]:
+        used = [trials.get(s["trial"], {}) for s in slots(sweep.state, model)]
+        totals = {key: sum(float(u.get(key) or 0.0) for u in used) for key in ("seconds", "images", "flops")}
+        out[model] = {"trials": len(used), **totals}
+    return out
+
+
 def run_sweep(sweep: Sweep) -> dict[str, str]:
     """The search phase to its end, then the final phase; ``{trial: status}`` of every slot."""
     ctx = sweep.ctx
@@ -217,6 +229,8 @@ def run_sweep(sweep: Sweep) -> dict[str, str]:
     _choose(sweep)
     finals = [spec_of(s) for s in slots(sweep.state, phase=FINAL)]
     statuses.update(executor.execute(ctx, finals))
+    sweep.state["compute"] = compute_per_variant(sweep)
+    sweep.save()
     update_manifest(ctx.directory, finished=now())
     out = {}
     for slot in sweep.state["slots"]:

@@ -218,7 +218,7 @@ def _strip_plot(search: pd.DataFrame, models: list[str], path: Path, run_id: str
             marked = True
     ax.set_xticks(range(len(models)), [plain(m) for m in models], rotation=30, ha="right")
     ax.set_ylabel("FID (lower is better)")
-    ax.set_title(plain(f"{run_id}: FID of each search sample"), fontsize=9)
+    ax.set_title(plain(f"{run_id}\nFID of each search sample"), fontsize=9)
     if marked:
         ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
@@ -235,7 +235,8 @@ def _expected_best_plot(curves: dict, path: Path, run_id: str) -> Path:
         ax.fill_between(k, low, high, color=colours[model], alpha=0.15)
     ax.set_xlabel("k: settings tried (random search)")
     ax.set_ylabel("expected best FID")
-    ax.set_title(plain(f"{run_id}: expected best FID after k samples (95% bootstrap band)"), fontsize=9)
+    ax.set_title(plain(f"{run_id}\nexpected best FID after k samples (95% bootstrap band)"), fontsize=9)
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize=8, ncol=2)
     ax.grid(alpha=0.3)
     return save_figure(figure, path)

@@ -276,8 +276,8 @@ def run_command(click_ctx, seeds, seed, results_dir, resume_dir, retry_failed, p
     from bench.run import execute, not_completed, open_run, start_run
 
     command_line = shlex.join(["bench", *sys.argv[1:]])
-    run = None
-    try:
+
+    def open_folder():
         if resume_dir:
             _refuse_options_resume_ignores(click_ctx)
             run = open_run(Path(resume_dir), progress, retry_failed=retry_failed)
@@ -293,28 +293,46 @@ def run_command(click_ctx, seeds, seed, results_dir, resume_dir, retry_failed, p
                             announce=lambda lines: click.echo("\n".join(lines), err=True))
         _report_plugin_problems(run.plugins)
         click.echo(f"run folder: {run.directory}", err=True)
-        statuses = execute(run)
-    except _clean_errors() as exc:
-        raise click.ClickException(str(exc)) from None
-    except KeyboardInterrupt:
-        if run is not None:
-            click.echo(f"\ninterrupted; continue with: bench run --resume {run.directory}", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    for trial, status in statuses.items():
-        click.echo(f"{trial}: {status}")
-    click.echo(f"results: {run.directory}")
-    try:  # the results are written: a failing report must not fail the run
-        _build_report([run.directory])
-    except Exception as exc:
-        click.echo(f"warning: the report could not be built ({type(exc).__name__}: {exc}); the results "
-                   f"are kept; build it with: bench report {run.directory}", err=True)
+        return run
+
+    def summarize(statuses):
+        for trial, status in statuses.items():
+            click.echo(f"{trial}: {status}")
+
+    directory, statuses = _execute_and_report("run", open_folder, execute, summarize)
     bad = [t for t, s in statuses.items() if s != "completed"]
     if bad:
         click.echo(f"{len(bad)} of {len(statuses)} trial(s) did not complete ({', '.join(bad)}); "
-                   f"their messages are in {run.directory}/metrics.jsonl and tracebacks in "
+                   f"their messages are in {directory}/metrics.jsonl and tracebacks in "
                    f"trials/<trial>/error.txt; to train them again: "
-                   f"bench run --resume {run.directory} --retry-failed", err=True)
+                   f"bench run --resume {directory} --retry-failed", err=True)
         sys.exit(EXIT_NOT_COMPLETED)
+
+
+def _execute_and_report(command: str, open_folder, execute, summarize) -> tuple[Path, dict]:
+    """The tail ``bench run`` and ``bench sweep`` share. ``open_folder()`` starts or resumes the
+    run or sweep (an object with ``.directory``), ``execute(it)`` trains it and returns its
+    trials' statuses, ``summarize(statuses)`` prints them. A clean error is one line; Ctrl-C names
+    the ``bench COMMAND --resume`` that continues and exits 130; the report is built after, and a
+    failing one only warns. Returns the folder and the statuses."""
+    opened = None
+    try:
+        opened = open_folder()
+        statuses = execute(opened)
+    except _clean_errors() as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        if opened is not None:
+            click.echo(f"\ninterrupted; continue with: bench {command} --resume {opened.directory}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    summarize(statuses)
+    click.echo(f"results: {opened.directory}")
+    try:  # the results are written: a failing report must not fail the run
+        _build_report([opened.directory])
+    except Exception as exc:
+        click.echo(f"warning: the report could not be built ({type(exc).__name__}: {exc}); the results "
+                   f"are kept; build it with: bench report {opened.directory}", err=True)
+    return opened.directory, statuses
 
 
 def _refuse_options_resume_ignores(click_ctx) -> None:
@@ -374,8 +392,8 @@ def sweep_command(click_ctx, samples, final_seeds, sweep_seed, seed, sampler, sp
     from bench.sweep.run import SweepProtocol, open_sweep, run_sweep, start_sweep
 
     command_line = shlex.join(["bench", *sys.argv[1:]])
-    sweep = None
-    try:
+
+    def open_folder():
         if resume_dir:
             _refuse_options_resume_ignores(click_ctx)
             sweep = open_sweep(Path(resume_dir), progress)
@@ -387,22 +405,14 @@ def sweep_command(click_ctx, samples, final_seeds, sweep_seed, seed, sampler, sp
                                 announce=lambda lines: click.echo("\n".join(lines), err=True))
         _report_plugin_problems(sweep.ctx.plugins)
         click.echo(f"sweep folder: {sweep.directory}", err=True)
-        statuses = run_sweep(sweep)
-    except _clean_errors() as exc:
-        raise click.ClickException(str(exc)) from None
-    except KeyboardInterrupt:
-        if sweep is not None:
-            click.echo(f"\ninterrupted; continue with: bench sweep --resume {sweep.directory}", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    bad = [t for t, s in statuses.items() if s != "completed"]
-    click.echo(f"sweep: {len(statuses) - len(bad)} of {len(statuses)} trials completed "
-               f"({len(bad)} failed or diverged: kept as data)")
-    click.echo(f"results: {sweep.directory}")
-    try:
-        _build_report([sweep.directory])
-    except Exception as exc:
-        click.echo(f"warning: the report could not be built ({type(exc).__name__}: {exc}); the results "
-                   f"are kept; build it with: bench report {sweep.directory}", err=True)
+        return sweep
+
+    def summarize(statuses):
+        bad = [t for t, s in statuses.items() if s != "completed"]
+        click.echo(f"sweep: {len(statuses) - len(bad)} of {len(statuses)} trials completed "
+                   f"({len(bad)} failed or diverged: kept as data)")
+
+    _execute_and_report("sweep", open_folder, run_sweep, summarize)
 
 
 @main.command("eval")

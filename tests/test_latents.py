@@ -6,13 +6,12 @@ Tiny variants (width 8, latent 16, 16x16 images) keep this on CPU in seconds.
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 import torch
 from PIL import Image
 from test_report import make_run, read_md
 from torch import nn
+from variant_checks import one_thread, plugins  # noqa: F401  (one_thread: an autouse fixture)
 
 from bench import Variant
 from bench.config import RunConfig
@@ -30,24 +29,10 @@ from bench.latents import (
     save_latent_pictures,
     slerp,
 )
-from bench.plugins import load_plugins
 from bench.report import build_report
 from bench.trial import RunContext, TrialSpec, run_trial
 
 RES, LATENT = 16, 16
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@functools.cache
-def plugins():
-    return load_plugins()
 
 
 def make(name: str, seed: int = 0):

@@ -20,7 +20,7 @@ from bench.report.format import show
 from bench.report.load import RunFolder
 from bench.report.plots import new_figure, palette, plain, save_figure
 from bench.report.render import Bold, Code, Heading, Image, Para, Table
-from bench.report.stats import t_interval
+from bench.report.stats import rank_by_fid, t_interval
 from bench.store.rows import row_trial
 from bench.store.sweep import FINAL, SEARCH, read_sweep
 from bench.sweep.expected_best import bootstrap_band, expected_best_curve
@@ -170,14 +170,13 @@ def _interval(interval, fmt: str) -> str:
 
 
 def _ranking_section(final: pd.DataFrame, models: list[str], default_runs: list[RunFolder]) -> list:
-    defaults: dict[str, list[float]] = {}
-    for run in default_runs:
-        for row in run.rows:
-            plain_final = row.get("eval_point") == "final" and not row.get("options")
-            if plain_final and row.get("status") == "completed":
-                defaults.setdefault(row.get("model"), []).append(_number(row.get("fid")))
-    at_defaults = {m: float(np.nanmean(v)) for m, v in defaults.items()
-                   if m in models and np.isfinite(v).any()}
+    # The main report's ranking, of the default runs' trials without options of their own, by model:
+    # the run's --set options are the base config the sweep searched from, so they count as defaults.
+    at_default = pd.DataFrame.from_records(
+        [{"variant": row.get("model"), "family": row.get("family"), "eval_point": row.get("eval_point"),
+          "status": row.get("status"), "fid": row.get("fid")}
+         for run in default_runs for row in run.rows if not row.get("options")])
+    at_defaults = {r.variant: r.fid.mean for r in rank_by_fid(at_default) if r.variant in models}
     searched = {m: float(np.nanmean(final[final["model"] == m]["fid"])) for m in models
                 if np.isfinite(final[final["model"] == m]["fid"]).any()}
     order_d = sorted(at_defaults, key=at_defaults.get)

@@ -131,11 +131,12 @@ def spec_of(slot: dict) -> TrialSpec:
     return TrialSpec(slot["model"], slot["seed"], slot["options"])
 
 
-def _add_search_slots(sweep: Sweep) -> bool:
+def _add_search_slots(sweep: Sweep, spaces: dict[str, dict] | None = None) -> bool:
     """Draw the search slots still missing (random: all K at once; TPE: one per variant per round,
-    after the earlier ones are told). Returns whether any were added."""
-    p, spaces, added = sweep.protocol, spaces_of(sweep), False
-    for model, space in spaces.items():
+    after the earlier ones are told). ``spaces``: ``spaces_of(sweep)``, parsed once by the caller
+    that draws round after round. Returns whether any were added."""
+    p, added = sweep.protocol, False
+    for model, space in (spaces if spaces is not None else spaces_of(sweep)).items():
         have = slots(sweep.state, model, SEARCH)
         missing = p["samples"] - len(have)
         if missing <= 0:
@@ -170,12 +171,12 @@ def final_value(rows: list[dict], trial: str) -> float | None:
 def _tell_finished(sweep: Sweep, statuses: dict[str, str]) -> None:
     rows = read_rows(sweep.directory)
     p = sweep.protocol
-    for slot in slots(sweep.state, phase=SEARCH):
-        if slot.get("told") is not None or slot["trial"] not in statuses:
-            continue
-        value = final_value(rows, slot["trial"])
-        tell(sweep.directory, slot["model"], p["sampler"], p["seed"], slot["optuna_number"], value)
-        slot["told"] = value if value is not None else statuses[slot["trial"]]
+    for model in p["spaces"]:  # each study opened once per round
+        told = [(slot, final_value(rows, slot["trial"])) for slot in slots(sweep.state, model, SEARCH)
+                if slot.get("told") is None and slot["trial"] in statuses]
+        tell(sweep.directory, model, p["sampler"], p["seed"], [(s["optuna_number"], v) for s, v in told])
+        for slot, value in told:
+            slot["told"] = value if value is not None else statuses[slot["trial"]]
     sweep.save()
 
 
@@ -219,8 +220,9 @@ def run_sweep(sweep: Sweep) -> dict[str, str]:
     ctx = sweep.ctx
     executor = make_executor(ctx.config.executor, ctx.config.executor_options)
     statuses: dict[str, str] = {}  # of the trials run by this call
+    spaces = spaces_of(sweep)
     while True:  # random search: one round; TPE: a round per draw
-        _add_search_slots(sweep)
+        _add_search_slots(sweep, spaces)
         pending = [spec_of(s) for s in slots(sweep.state, phase=SEARCH) if s.get("told") is None]
         if not pending:
             break

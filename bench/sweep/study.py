@@ -53,14 +53,19 @@ def ask_settings(directory: Path, model: str, space: dict[str, Distribution], sa
     return out
 
 
-def tell(directory: Path, model: str, sampler: str, seed: int, number: int, value: float | None) -> None:
-    """Record a search trial's FID (None or not finite: the trial failed or diverged)."""
+def tell(directory: Path, model: str, sampler: str, seed: int,
+         results: list[tuple[int, float | None]]) -> None:
+    """Record search trials' FIDs, (Optuna trial number, FID) each, in one opening of ``model``'s
+    study (an FID of None or not finite: the trial failed or diverged)."""
+    if not results:
+        return
     optuna = _optuna()
     study = open_study(directory, model, sampler, seed)
-    frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
-    if frozen.state.is_finished():
-        return  # told before a crash: nothing to do
-    if value is None or not math.isfinite(value):
-        study.tell(number, state=optuna.trial.TrialState.FAIL)
-    else:
-        study.tell(number, value)
+    frozen = {t.number: t for t in study.get_trials(deepcopy=False)}
+    for number, value in results:
+        if frozen[number].state.is_finished():
+            continue  # told before a crash: nothing to do
+        if value is None or not math.isfinite(value):
+            study.tell(number, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(number, value)

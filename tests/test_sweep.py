@@ -14,7 +14,7 @@ from conftest import requires_weights
 import bench.run
 from bench.config import RunConfig, RunError
 from bench.store import read_json, read_jsonl
-from bench.sweep.run import SweepProtocol, _add_search_slots, search_spaces, start_sweep
+from bench.sweep.run import SweepProtocol, add_search_slots, search_spaces, start_sweep
 from bench.sweep.space import LogUniform, parse_distribution
 from bench.sweep.study import ask_settings
 
@@ -184,7 +184,7 @@ def test_a_plugins_declared_space_is_the_one_drawn_from(tmp_path):
     plugin.write_text(PLUGIN)
     sweep = start_sweep(config(models=["third"], options={"third": {"width": 8}}, plugin_files=[str(plugin)]),
                         SweepProtocol(samples=6, final_seeds=1), tmp_path / "results", "test", progress=False)
-    _add_search_slots(sweep)
+    add_search_slots(sweep)
     assert sweep.state["protocol"]["spaces"] == {"third": {"lr": "loguniform(0.0001,0.0002)",
                                                            "steps_d": "choice(2,3)"}}
     for slot in sweep.state["slots"]:

@@ -131,7 +131,7 @@ def spec_of(slot: dict) -> TrialSpec:
     return TrialSpec(slot["model"], slot["seed"], slot["options"])
 
 
-def _add_search_slots(sweep: Sweep, spaces: dict[str, dict] | None = None) -> bool:
+def add_search_slots(sweep: Sweep, spaces: dict[str, dict] | None = None) -> bool:
     """Draw the search slots still missing (random: all K at once; TPE: one per variant per round,
     after the earlier ones are told). ``spaces``: ``spaces_of(sweep)``, parsed once by the caller
     that draws round after round. Returns whether any were added."""
@@ -222,7 +222,7 @@ def run_sweep(sweep: Sweep) -> dict[str, str]:
     statuses: dict[str, str] = {}  # of the trials run by this call
     spaces = spaces_of(sweep)
     while True:  # random search: one round; TPE: a round per draw
-        _add_search_slots(sweep, spaces)
+        add_search_slots(sweep, spaces)
         pending = [spec_of(s) for s in slots(sweep.state, phase=SEARCH) if s.get("told") is None]
         if not pending:
             break

@@ -55,6 +55,7 @@ class RunConfig:
     fid_weights: str | None = None  # else $BENCH_FID_WEIGHTS, else torch-fidelity's download
     eval_untrained: bool = False  # also evaluate before the first step
     recon_samples: int | None = None  # held-out images reconstructed (None: as eval_samples)
+    inception_backend: str | None = None  # auto / torch / openvino (None: $BENCH_INCEPTION_BACKEND, auto)
     remeasure_peak: bool = False  # measure the device's matrix-product peak again (else cached)
     executor: str = "local"  # a name in bench.executors.EXECUTORS
     executor_options: dict = dataclasses.field(default_factory=dict)  # that executor's Options
@@ -105,4 +106,4 @@ class RunConfig:
         from bench.evaluation import EvalSettings
 
         return EvalSettings(self.eval_samples, self.eval_ref, self.ref_samples, self.fid_weights,
-                            self.eval_untrained, self.recon_samples)
+                            self.eval_untrained, self.recon_samples, self.inception_backend)

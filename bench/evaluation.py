@@ -31,6 +31,7 @@ from bench.metrics.inception import (
     WEIGHTS_ENV,
     check_weights_file,
     load_feature_extractor,
+    resolve_backend,
     resolve_weights_path,
 )
 from bench.metrics.reference_cache import Reference, reference_features, subset_indices
@@ -50,6 +51,7 @@ class EvalSettings:
     fid_weights: str | None  # else $BENCH_FID_WEIGHTS, else torch-fidelity's download
     untrained: bool  # also evaluate before the first step
     recon_samples: int | None = None  # held-out images reconstructed; None: as samples (or 2,000)
+    inception_backend: str | None = None  # auto / torch / openvino; None: $BENCH_INCEPTION_BACKEND or auto
 
     @property
     def recon_images(self) -> int:
@@ -79,6 +81,7 @@ class EvalSettings:
                 raise MetricsError(f"--ref-samples {self.ref_samples}: the {self.ref} split of "
                                    f"{dataset.name} has only {available} images; give at most {available}, "
                                    "or leave --ref-samples out to use them all")
+        resolve_backend(self.inception_backend)
         path = resolve_weights_path(self.fid_weights)
         if self.fid_weights is not None or os.environ.get(WEIGHTS_ENV):
             check_weights_file(path)
@@ -218,7 +221,8 @@ class Evaluator:
 
     @functools.cached_property
     def extractor(self):
-        return load_feature_extractor(self.settings.fid_weights, self.device)
+        return load_feature_extractor(self.settings.fid_weights, self.device,
+                                      backend=self.settings.inception_backend)
 
     @functools.cached_property
     def reference(self):

@@ -4,8 +4,8 @@
   problem of Sigma_g Sigma_r) against bench's symmetric one with sqrt(Sigma_r) computed once per
   reference, on the same statistics;
 * the Inception path: ``torch_fidelity.calculate_metrics(fid=True)`` against bench's
-  ``extract_features`` + FID on the same images, eager and compiled, with images/s and the
-  share of the measured convolution peak;
+  ``extract_features`` + FID on the same images, PyTorch eager and compiled, and OpenVINO where
+  it is installed, with images/s and the share of the measured convolution peak;
 * a smoke run (``bench run``, one variant, 5 steps, 32 samples, warm caches): its seconds
   outside training;
 * the start-up time of ``bench --help`` and ``bench list``.
@@ -76,6 +76,7 @@ def inception_speed(train: torch.Tensor, test: torch.Tensor, weights: str, peak_
     from bench.metrics.features import extract_features
     from bench.metrics.fidelity import fid_from_features
     from bench.metrics.inception import load_feature_extractor
+    from bench.metrics.inception_openvino import openvino_available
 
     class Images(torch.utils.data.Dataset):
         def __init__(self, images):
@@ -94,9 +95,13 @@ def inception_speed(train: torch.Tensor, test: torch.Tensor, weights: str, peak_
         input1=Images(train), input2=Images(test), fid=True, verbose=False, cuda=False,
         feature_extractor_weights_path=weights)["frechet_inception_distance"])
     out["calculate_metrics"] = {"seconds": seconds, "images_per_s": images / seconds, "fid": fid}
-    for name, compile_ in (("bench_eager", False), ("bench_compiled", True)):
+    paths = [("bench_eager", "torch", False), ("bench_compiled", "torch", True)]
+    if openvino_available():
+        paths.append(("bench_openvino", "openvino", False))
+    for name, backend, compile_ in paths:
         log(f"inception: bench's path ({name}) ...")
-        load_s, extractor = _timed(lambda c=compile_: load_feature_extractor(weights, compile=c))
+        load_s, extractor = _timed(lambda b=backend, c=compile_: load_feature_extractor(
+            weights, compile=c, backend=b, log=log))
         # the first batch: kernel choice, and for the compiled network its compilation
         first_s, _ = _timed(lambda e=extractor: extract_features(train[:64], e))
         seconds, fid = _timed(lambda e=extractor: fid_from_features(extract_features(train, e),
@@ -136,7 +141,9 @@ def smoke_run(weights: str | None = None, repeats: int = 2, log=print) -> dict:
             log(f"smoke run {i}: {entry}")
             runs.append(entry)
     warm = [r for r in runs if r["warm"]]
-    return {"command": "bench " + " ".join(command), "runs": runs,
+    from bench.metrics.inception import resolve_backend
+
+    return {"command": "bench " + " ".join(command), "runs": runs, "inception_backend": resolve_backend(None),
             "outside_training_seconds": statistics.median(r["outside_training_seconds"] for r in warm),
             "eval_seconds": statistics.median(r["eval_seconds"] for r in warm)}
 
@@ -173,7 +180,9 @@ def markdown(result: dict) -> str:
         c = i["calculate_metrics"]
         lines.append(f"| `torch_fidelity.calculate_metrics(fid=True)` | {c['seconds']:.1f} | "
                      f"{c['images_per_s']:.1f} | 1.00x | | {c['fid']:.6f} |")
-        for name in ("bench_eager", "bench_compiled"):
+        for name in ("bench_eager", "bench_compiled", "bench_openvino"):
+            if name not in i:
+                continue
             b = i[name]
             lines.append(f"| bench `extract_features` ({name.split('_')[1]}; first batch "
                          f"{b['first_batch_seconds']:.0f} s) | {b['seconds']:.1f} | "
@@ -183,7 +192,8 @@ def markdown(result: dict) -> str:
     if "smoke_run" in result:
         s = result["smoke_run"]
         lines += [f"Smoke run `{s['command']}`, warm caches: **{s['outside_training_seconds']:.1f} s** "
-                  f"outside training (median; evaluation {s['eval_seconds']:.1f} s of it).", ""]
+                  f"outside training (median; evaluation {s['eval_seconds']:.1f} s of it; Inception on "
+                  f"{s.get('inception_backend', 'torch')}).", ""]
     if "startup" in result:
         lines += ["| start-up | seconds |", "|---|---:|"]
         lines += [f"| `{k}` | {v['seconds']:.2f} |" for k, v in result["startup"].items()]

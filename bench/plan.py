@@ -41,6 +41,7 @@ class Plan:
     train_images_per_s: dict[str, float]
     device: str
     notes: list[str] = dataclasses.field(default_factory=list)
+    inception_backend: str | None = None  # torch or openvino, when Inception runs
 
     @property
     def estimated_seconds(self) -> float:
@@ -59,7 +60,8 @@ class Plan:
             rate = (f"at {self.inception_images_per_s:,.1f} images/s here" if self.inception_images_per_s
                     else "at an unknown rate")
             out.append(f"  evaluation: {self.evaluations_per_trial:g} per trial, {self.inception_images:,} "
-                       f"images through Inception {rate}: about {duration(self.eval_seconds or 0)}")
+                       f"images through Inception ({self.inception_backend}) {rate}: "
+                       f"about {duration(self.eval_seconds or 0)}")
         out.append(f"  estimated total: about {duration(self.estimated_seconds)} on {self.device}")
         out += [f"  {note}" for note in self.notes]
         return out
@@ -170,7 +172,11 @@ def _reference_images(config: RunConfig, prepared, metrics: dict) -> int:
 
 
 def inception_rate(config: RunConfig, device: torch.device, extractor_loader) -> float:
-    """Inception images/s on this machine: a short timed batch, once per machine (cached)."""
+    """Inception images/s on this machine and backend: a short timed batch, once per machine
+    (cached)."""
+    from bench.metrics.inception import resolve_backend
+
+    backend = resolve_backend(config.inception_backend, device)
 
     def measure(device, dtype):
         from bench.metrics.features import extract_features
@@ -184,7 +190,8 @@ def inception_rate(config: RunConfig, device: torch.device, extractor_loader) ->
         synchronize(device)
         return {"inception_images_per_s": INCEPTION_BATCH / (time.perf_counter() - started)}
 
-    rates, _ = cached_measurement("inception", device, torch.float32, measure,
+    name = "inception" if backend == "torch" else f"inception {backend}"
+    rates, _ = cached_measurement(name, device, torch.float32, measure,
                                   remeasure=config.remeasure_peak)
     return rates["inception_images_per_s"]
 
@@ -230,6 +237,10 @@ def estimate(config: RunConfig, prepared, extractor_loader, trials_per_model: in
     plan = Plan(len(config.models) * per_model, config.budget, train_seconds,
                 inception / rate if rate else None, inception, rate, per_trial, rates,
                 device_name(device), notes)
+    if inception:
+        from bench.metrics.inception import resolve_backend
+
+        plan.inception_backend = resolve_backend(config.inception_backend, device)
     if device.type == "cpu" and plan.estimated_seconds > LONG_CPU_RUN:
         plan.notes.append("over an hour on the CPU: shrink it with --eval-samples (e.g. 1000), "
                           "--ref-samples, --budget or fewer --seeds/--models")

@@ -61,7 +61,8 @@ class Prepared:
         if self.extractor is None:
             from bench.metrics.inception import load_feature_extractor
 
-            self.extractor = load_feature_extractor(self.config.fid_weights, self.device)
+            self.extractor = load_feature_extractor(self.config.fid_weights, self.device,
+                                                    backend=self.config.inception_backend)
         return self.extractor
 
 

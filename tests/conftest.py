@@ -15,6 +15,11 @@ from bench.cli import main
 # sample-quality evaluation (Inception passes) only where a test asks for it.
 TINY = ["--set", "gan.width=8", "--set", "gan.latent=16", "--eval-samples", "0"]
 
+# Inception on PyTorch unless a test asks for OpenVINO: many tests use a cache folder of their own,
+# and each would convert the network to OpenVINO again (about 10 s). The OpenVINO backend has its
+# own tests (test_inception_backends.py, test_metrics_fidelity.py).
+os.environ.setdefault("BENCH_INCEPTION_BACKEND", "torch")
+
 
 def cifar_root() -> Path | None:
     root = os.environ.get("BENCH_DATA_DIR")
@@ -32,6 +37,18 @@ requires_weights = pytest.mark.skipif(
     not Path(os.environ.get("BENCH_FID_WEIGHTS", "/nonexistent")).is_file(),
     reason="BENCH_FID_WEIGHTS is not a file (CI sets it to the Inception weights in ../shared/fid)",
 )
+
+
+def weights_with_logits_head(weights: str, folder: Path) -> Path:
+    """A copy of the FID weights with a valid (random, seeded) logits head: the shared file has a
+    NaN one, and Inception Score and the logits path need a real one."""
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    gen = torch.Generator().manual_seed(0)
+    state["fc.weight"] = torch.randn(state["fc.weight"].shape, generator=gen) * 0.01
+    state["fc.bias"] = torch.zeros_like(state["fc.bias"])
+    path = Path(folder) / "with-head.pth"
+    torch.save(state, path)
+    return path
 
 
 class UInt8Images(torch.utils.data.Dataset):

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
-from conftest import UInt8Images
+from conftest import UInt8Images, weights_with_logits_head
 from PIL import Image
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
@@ -45,6 +45,7 @@ from bench.metrics import (
     to_uint8,
     weights_sha256,
 )
+from bench.metrics.inception_openvino import openvino_available
 
 WEIGHTS = os.environ.get("BENCH_FID_WEIGHTS")
 if not WEIGHTS or not Path(WEIGHTS).is_file():
@@ -202,13 +203,7 @@ def test_inception_score_refuses_headless_weights(cifar, extractor):
 
 
 def test_inception_score_runs_when_the_head_is_valid(tmp_path, cifar):
-    state = torch.load(WEIGHTS, map_location="cpu", weights_only=True)
-    gen = torch.Generator().manual_seed(0)
-    state["fc.weight"] = torch.randn(state["fc.weight"].shape, generator=gen) * 0.01
-    state["fc.bias"] = torch.zeros_like(state["fc.bias"])
-    path = tmp_path / "with-head.pth"
-    torch.save(state, path)
-    extractor = load_feature_extractor(path)
+    extractor = load_feature_extractor(weights_with_logits_head(WEIGHTS, tmp_path))
     assert has_logits_head(extractor)
     assert extractor.get_requested_features_list() == ["2048", "logits_unbiased"]
     score = inception_score(cifar[0][:10], extractor, splits=2)
@@ -462,3 +457,29 @@ def test_subset_fid_fast_path_matches_torch_fidelity():
     gen = torch.randn(200, 256, generator=g) * 1.3 + 0.2
     expected = fid_from_statistics(fid_statistics(gen), ref)
     assert _subset_fid(gen.double().numpy(), ref) == pytest.approx(expected, rel=1e-6)
+
+
+# ---------------------------------------------------------------- the OpenVINO backend
+
+
+@pytest.mark.skipif(not openvino_available(), reason="OpenVINO is not installed (pip install '.[openvino]')")
+def test_openvino_backend_gives_torch_fidelitys_fid(tmp_path, monkeypatch, cifar, our_features,
+                                                    fidelity_metrics):
+    """OpenVINO in float32: the PyTorch path's features to 1e-5 of their scale, calculate_metrics'
+    FID to 1e-4; converted once into the cache folder, then read from it."""
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path))
+    said = []
+    network = load_feature_extractor(WEIGHTS, backend="openvino", log=said.append)
+    assert said and "converting" in said[0] and network.backend == "openvino"
+    features = tuple(extract_features(images, network) for images in cifar)
+    for ov, torch_path in zip(features, our_features, strict=True):
+        assert ov.dtype == torch.float32 and ov.shape == torch_path.shape
+        assert (ov - torch_path).abs().max() <= 1e-5 * torch_path.abs().max()
+    assert fid_from_features(*features) == pytest.approx(fidelity_metrics["frechet_inception_distance"],
+                                                         rel=REL)
+    assert len(list((tmp_path / "openvino").glob("*/model.xml"))) == 1
+    said.clear()
+    again = load_feature_extractor(WEIGHTS, backend="openvino", log=said.append)
+    assert said == []  # read from the cache, not converted again
+    first = features[0][:5]
+    assert (extract_features(cifar[0][:5], again) - first).abs().max() <= 1e-6 * first.abs().max()

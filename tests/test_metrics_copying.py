@@ -33,6 +33,7 @@ from bench.metrics.copying import (
     cell_count,
     in_cell_distances,
     kmeans_cells,
+    mann_whitney_u,
     zu_statistic,
 )
 
@@ -51,6 +52,13 @@ def test_zu_is_the_z_scored_mann_whitney_u_with_continuity_correction():
     assert zu_statistic(generated, test) == pytest.approx(norm.ppf(p), rel=1e-9)
     # ties count one half
     assert zu_statistic([1.0], [1.0]) == pytest.approx((0.5 - 0.5 + 0.5) / math.sqrt(3 / 12))
+
+
+def test_mann_whitney_u_is_scipys_statistic_with_ties():
+    rng = np.random.default_rng(1)
+    for x, y in [(rng.random(50), rng.random(70)), (rng.integers(0, 5, 40).astype(float),
+                                                     rng.integers(0, 5, 33).astype(float))]:
+        assert mann_whitney_u(x, y) == mannwhitneyu(x, y).statistic
 
 
 def _ct_by_the_paper(train, test, generated, centroids, tau):

@@ -111,7 +111,8 @@ def extract_features_dict(
     names = list(extractor.get_requested_features_list())
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in names}
     static = getattr(extractor, "static_batch", None)  # a compiled extractor: one batch size only
-    batch_size = static or batch_size
+    # the OpenVINO backend splits larger batches across its streams itself
+    batch_size = static or max(batch_size, getattr(extractor, "preferred_batch", 0))
     with torch.no_grad(), exact_float32(device):
         for batch in iter_batches(source, batch_size, num_samples):
             x = to_uint8(batch)

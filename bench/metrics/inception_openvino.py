@@ -18,11 +18,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from bench.metrics.errors import MetricsError
 
 TRACE_BATCH = 1  # the network is traced on one image (tracing runs it); each batch size is a reshape
+CHUNK = 64  # images per inference request; requests queue on one stream per core
+PREFERRED_BATCH = 4 * CHUNK  # what extract_features hands over at once, to keep every stream busy
 
 
 def openvino_available() -> bool:
@@ -84,6 +87,7 @@ class OpenVINOInception(torch.nn.Module):
     convolutions run in an OpenVINO model compiled once per batch size."""
 
     backend = "openvino"
+    preferred_batch = PREFERRED_BATCH
 
     def __init__(self, network, cache_dir: Path, log=None):
         super().__init__()
@@ -112,18 +116,41 @@ class OpenVINOInception(torch.nn.Module):
             model.reshape([batch, 3, 299, 299])
             self._compiled[batch] = openvino.Core().compile_model(model, "CPU", {
                 "INFERENCE_PRECISION_HINT": "f32",  # never bf16/fp16: FIDs must match torch-fidelity's
-                "PERFORMANCE_HINT": "LATENCY",
-                "INFERENCE_NUM_THREADS": torch.get_num_threads()})
+                # a stream per core, requests queued on them: 15-20% more images/s than one
+                # stream on every core, on the 2-core CPU
+                "PERFORMANCE_HINT": "THROUGHPUT"})
         return self._compiled[batch]
+
+    def _streams(self) -> int:
+        if not hasattr(self, "_stream_count"):
+            compiled = self._compiled_for(CHUNK)
+            self._stream_count = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        return self._stream_count
 
     def forward(self, x: torch.Tensor):
         if x.device.type != "cpu":
             raise MetricsError("the OpenVINO Inception backend runs on the CPU only; use "
                                "--inception-backend torch for a GPU")
+        from openvino import AsyncInferQueue
+
         from bench.metrics.inception_network import resize_like_tensorflow1x
 
         if x.dtype != torch.uint8 or x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"expected uint8 images [N, 3, H, W], got {x.dtype} {tuple(x.shape)}")
-        resized = (resize_like_tensorflow1x(x.float()) - 128) / 128
-        outputs = self._compiled_for(len(x))(resized.contiguous().numpy())
-        return tuple(torch.from_numpy(outputs[i].copy()) for i in range(len(self.features_list)))
+        resized = ((resize_like_tensorflow1x(x.float()) - 128) / 128).contiguous()
+        chunk = min(CHUNK, -(-len(x) // self._streams()))  # a small batch still uses every stream
+        parts = list(torch.split(resized, chunk))
+        names = range(len(self.features_list))
+        outputs: dict[int, list] = {}
+        queue = AsyncInferQueue(self._compiled_for(chunk), self._streams())
+        queue.set_callback(lambda request, i: outputs.__setitem__(
+            i, [request.get_output_tensor(k).data.copy() for k in names]))
+        for i, part in enumerate(parts):
+            if len(part) == chunk:
+                queue.start_async(part.numpy(), i)
+            else:  # the short last part: its own compiled size, while the queue runs
+                result = self._compiled_for(len(part))(part.numpy())
+                outputs[i] = [result[k].copy() for k in names]
+        queue.wait_all()
+        return tuple(torch.from_numpy(np.concatenate([outputs[i][k] for i in range(len(parts))]))
+                     for k in names)

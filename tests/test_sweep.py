@@ -63,6 +63,26 @@ def test_settings_are_a_function_of_the_sweep_seed_and_lie_in_the_space(tmp_path
 
 
 @requires_weights
+def test_tpe_draws_new_settings_each_round_and_the_same_ones_again_from_the_same_seed(tmp_path):
+    """The study is reopened every round; TPE's start-up draws must not repeat across rounds."""
+    from bench.sweep.study import tell
+
+    space = {"lr": LogUniform(1e-5, 1e-2), "beta1": parse_distribution("uniform(0,1)")}
+
+    def three_rounds(folder):
+        folder.mkdir()
+        settings = []
+        for round_ in range(3):
+            asked = ask_settings(folder, "gan", space, "tpe", seed=5, count=2, already=2 * round_)
+            settings += [options for options, _ in asked]
+            tell(folder, "gan", "tpe", 5, [(number, 100.0 + number) for _, number in asked])
+        return settings
+
+    first = three_rounds(tmp_path / "a")
+    assert len({tuple(sorted(s.items())) for s in first}) == 6
+    assert three_rounds(tmp_path / "b") == first
+
+
 def test_bad_sweeps_are_refused_before_anything_is_written(tmp_path):
     root = tmp_path / "results"
     with pytest.raises(RunError, match="picks each variant's best setting by FID"):

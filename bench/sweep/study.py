@@ -31,8 +31,15 @@ def open_study(directory: Path, model: str, sampler: str, seed: int):
     storage = f"sqlite:///{Path(directory).resolve() / OPTUNA_FILE}"
     sampler_cls = optuna.samplers.TPESampler if sampler == "tpe" else optuna.samplers.RandomSampler
     chosen = sampler_cls(seed=sampler_seed(seed, model))  # random: the enqueued settings are used
-    return optuna.create_study(study_name=model, storage=storage, sampler=chosen, direction="minimize",
-                               load_if_exists=True)
+    study = optuna.create_study(study_name=model, storage=storage, sampler=chosen, direction="minimize",
+                                load_if_exists=True)
+    # The study is reopened every round: a sampler seeded alike each time would draw TPE's random
+    # start-up settings over again, so its seed moves on with the trials the study holds (still a
+    # function of the sweep seed and the history, so a resumed sweep draws what it would have).
+    held = len(study.get_trials(deepcopy=False))
+    if held:
+        study.sampler = sampler_cls(seed=sampler_seed(seed, model) + held)
+    return study
 
 
 def ask_settings(directory: Path, model: str, space: dict[str, Distribution], sampler: str, seed: int,

@@ -92,7 +92,7 @@ def reference_options(command):
         click.option("--inception-backend", type=click.Choice(["auto", "torch", "openvino"]),
                      envvar="BENCH_INCEPTION_BACKEND", default="auto", show_default=True,
                      help="Who runs the Inception network: auto takes OpenVINO on the CPU when it is "
-                          "installed (pip install 'bench-gen[openvino]', about 1.8x faster there), "
+                          "installed (pip install 'bench-gen[openvino]', about 1.5x faster there), "
                           "else PyTorch. Features agree to 1e-5 (env BENCH_INCEPTION_BACKEND)."),
     ]
     for option in reversed(options):

@@ -27,7 +27,7 @@ from bench.metrics.errors import MetricsError
 
 WEIGHTS_ENV = "BENCH_FID_WEIGHTS"
 BACKEND_ENV = "BENCH_INCEPTION_BACKEND"  # the default of --inception-backend
-# "auto": OpenVINO on the CPU when it is installed (about 1.8x faster there), else PyTorch.
+# "auto": OpenVINO on the CPU when it is installed (about 1.5x faster there), else PyTorch.
 BACKENDS = ("auto", "torch", "openvino")
 EXTRACTOR_NAME = "inception-v3-compat"  # torch-fidelity's registry name for this network
 POOL3 = "2048"  # FID, KID and precision/recall features

@@ -89,11 +89,11 @@ def reference_options(command):
         click.option("--fid-weights", type=click.Path(dir_okay=False), envvar="BENCH_FID_WEIGHTS",
                      help="FID Inception weights (env BENCH_FID_WEIGHTS; default: torch-fidelity's "
                           "own download)."),
-        click.option("--inception-backend", type=click.Choice(["auto", "torch", "openvino"]),
-                     envvar="BENCH_INCEPTION_BACKEND", default="auto", show_default=True,
-                     help="Who runs the Inception network: auto takes OpenVINO on the CPU when it is "
-                          "installed (pip install 'bench-gen[openvino]', about 1.5x faster there), "
-                          "else PyTorch. Features agree to 1e-5 (env BENCH_INCEPTION_BACKEND)."),
+        click.option("--inception-backend", type=click.Choice(["torch", "openvino"]),
+                     envvar="BENCH_INCEPTION_BACKEND", default="torch", show_default=True,
+                     help="Who runs the Inception network: openvino (pip install 'bench-gen[openvino]', "
+                          "CPU only, about 1.5x faster, experimental: see the README) or torch. "
+                          "Features agree to 1e-5 (env BENCH_INCEPTION_BACKEND)."),
     ]
     for option in reversed(options):
         command = option(command)

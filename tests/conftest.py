@@ -15,11 +15,6 @@ from bench.cli import main
 # sample-quality evaluation (Inception passes) only where a test asks for it.
 TINY = ["--set", "gan.width=8", "--set", "gan.latent=16", "--eval-samples", "0"]
 
-# Inception on PyTorch unless a test asks for OpenVINO: many tests use a cache folder of their own,
-# and each would convert the network to OpenVINO again (about 10 s). The OpenVINO backend has its
-# own tests (test_inception_backends.py, test_metrics_fidelity.py).
-os.environ.setdefault("BENCH_INCEPTION_BACKEND", "torch")
-
 
 def cifar_root() -> Path | None:
     root = os.environ.get("BENCH_DATA_DIR")

@@ -47,23 +47,21 @@ def test_bench_forward_gives_torch_fidelitys_features_and_logits(tmp_path):
 
 
 def test_unknown_backend_is_a_clear_error(monkeypatch):
-    with pytest.raises(MetricsError, match="unknown Inception backend 'onnx'.*auto, torch, openvino"):
+    with pytest.raises(MetricsError, match="unknown Inception backend 'onnx'.*torch, openvino"):
         resolve_backend("onnx")
     monkeypatch.setenv(BACKEND_ENV, "tensorrt")
     with pytest.raises(MetricsError, match=rf"'tensorrt'.*\${BACKEND_ENV}"):
         resolve_backend(None)
 
 
-def test_auto_takes_openvino_only_on_the_cpu_when_installed(monkeypatch):
+def test_pytorch_is_the_default_and_the_environment_can_choose(monkeypatch):
     monkeypatch.delenv(BACKEND_ENV, raising=False)
     monkeypatch.setattr(openvino_module, "openvino_available", lambda: True)
-    assert resolve_backend(None, "cpu") == resolve_backend("auto", "cpu") == "openvino"
-    assert resolve_backend("auto", "cuda") == "torch"
-    assert resolve_backend("auto", "cpu", compile=True) == "torch"
-    monkeypatch.setenv(BACKEND_ENV, "torch")
     assert resolve_backend(None, "cpu") == "torch"
-    monkeypatch.setattr(openvino_module, "openvino_available", lambda: False)
-    assert resolve_backend("auto", "cpu") == "torch"
+    monkeypatch.setenv(BACKEND_ENV, "openvino")
+    assert resolve_backend(None, "cpu") == "openvino"
+    with pytest.raises(MetricsError, match="compiles the PyTorch network"):
+        resolve_backend(None, "cpu", compile=True)
 
 
 def test_openvino_where_it_cannot_run_says_what_to_do(monkeypatch):

@@ -13,7 +13,6 @@ resize stays in PyTorch (``resize_like_tensorflow1x``): it is cheap and bit-exac
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from bench.metrics.errors import MetricsError
+from bench.store.files import atomic_write
 
 TRACE_BATCH = 1  # the network is traced on one image (tracing runs it); each batch size is a reshape
 CHUNK = 64  # images per inference request; requests queue on one stream per core
@@ -70,14 +70,15 @@ def _converted_model(network, cache_dir: Path, log=None):
     with torch.no_grad():  # tracing first: convert_model's own tracing runs the network repeatedly
         traced = torch.jit.trace(_FromResized(network).eval(), example, check_trace=False)
         model = openvino.convert_model(traced, example_input=example)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".converting-"))
-    staging.chmod(0o755)
     try:
-        openvino.save_model(model, str(staging / "model.xml"), compress_to_fp16=False)
-        os.replace(staging, folder)  # whole or not at all
-    except OSError:  # another process got there first, or the cache is read-only
-        shutil.rmtree(staging, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".converting-") as staging:
+            openvino.save_model(model, str(Path(staging) / "model.xml"), compress_to_fp16=False)
+            for name in ("model.bin", "model.xml"):  # the .xml last: it marks a whole entry
+                with open(Path(staging) / name, "rb") as source:
+                    atomic_write(folder / name, lambda f, s=source: shutil.copyfileobj(s, f, 1 << 20))
+    except OSError:  # a read-only cache: use the converted model without keeping it
+        pass
     return model
 
 

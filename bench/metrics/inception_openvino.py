@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from bench.metrics.errors import MetricsError
+from bench.metrics.signal_stack import kept_signal_stack
 from bench.store.files import atomic_write
 
 TRACE_BATCH = 1  # the network is traced on one image (tracing runs it); each batch size is a reshape
@@ -115,11 +116,13 @@ class OpenVINOInception(torch.nn.Module):
 
             model = self._model.clone()
             model.reshape([batch, 3, 299, 299])
-            self._compiled[batch] = openvino.Core().compile_model(model, "CPU", {
-                "INFERENCE_PRECISION_HINT": "f32",  # never bf16/fp16: FIDs must match torch-fidelity's
-                # a stream per core, requests queued on them: 15-20% more images/s than one
-                # stream on every core, on the 2-core CPU
-                "PERFORMANCE_HINT": "THROUGHPUT"})
+            # the CPU plugin swaps this thread's signal stack (bench.metrics.signal_stack)
+            with kept_signal_stack():
+                self._compiled[batch] = openvino.Core().compile_model(model, "CPU", {
+                    "INFERENCE_PRECISION_HINT": "f32",  # never bf16/fp16: FIDs must match torch-fidelity's
+                    # a stream per core, requests queued on them: 15-20% more images/s than one
+                    # stream on every core, on the 2-core CPU
+                    "PERFORMANCE_HINT": "THROUGHPUT"})
         return self._compiled[batch]
 
     def forward(self, x: torch.Tensor):

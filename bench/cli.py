@@ -89,11 +89,11 @@ def reference_options(command):
         click.option("--fid-weights", type=click.Path(dir_okay=False), envvar="BENCH_FID_WEIGHTS",
                      help="FID Inception weights (env BENCH_FID_WEIGHTS; default: torch-fidelity's "
                           "own download)."),
-        click.option("--inception-backend", type=click.Choice(["torch", "openvino"]),
-                     envvar="BENCH_INCEPTION_BACKEND", default="torch", show_default=True,
-                     help="Who runs the Inception network: openvino (pip install 'bench-gen[openvino]', "
-                          "CPU only, about 1.5x faster, experimental: see the README) or torch. "
-                          "Features agree to 1e-5 (env BENCH_INCEPTION_BACKEND)."),
+        click.option("--inception-backend", type=click.Choice(["auto", "torch", "openvino"]),
+                     envvar="BENCH_INCEPTION_BACKEND", default="auto", show_default=True,
+                     help="Who runs the Inception network: openvino (CPU only, about 1.5x PyTorch "
+                          "there), torch, or auto: openvino on the CPU, torch on a GPU. Features "
+                          "agree to 1e-5 (env BENCH_INCEPTION_BACKEND)."),
     ]
     for option in reversed(options):
         command = option(command)

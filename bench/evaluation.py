@@ -51,7 +51,7 @@ class EvalSettings:
     fid_weights: str | None  # else $BENCH_FID_WEIGHTS, else torch-fidelity's download
     untrained: bool  # also evaluate before the first step
     recon_samples: int | None = None  # held-out images reconstructed; None: as samples (or 2,000)
-    inception_backend: str | None = None  # auto / torch / openvino; None: $BENCH_INCEPTION_BACKEND or auto
+    inception_backend: str | None = None  # auto / torch / openvino; None: $BENCH_INCEPTION_BACKEND, else auto
 
     @property
     def recon_images(self) -> int:

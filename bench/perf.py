@@ -296,7 +296,8 @@ def measure_evaluation(data_dir: Path | None, weights: str | None, *, images: in
     generated = extract_features(train, extractor)
     out["fid_statistics"] = [pe.fid_statistics_speed(generated, real),
                              pe.fid_statistics_speed(generated[:32], real),
-                             pe.fid_statistics_speed(generated, real, full_rank=True)]
+                             pe.fid_statistics_speed(generated, real, full_rank="reference"),
+                             pe.fid_statistics_speed(generated, real, full_rank="both")]
     log(f"fid statistics: {out['fid_statistics']}")
     return out
 

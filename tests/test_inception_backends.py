@@ -47,16 +47,23 @@ def test_bench_forward_gives_torch_fidelitys_features_and_logits(tmp_path):
 
 
 def test_unknown_backend_is_a_clear_error(monkeypatch):
-    with pytest.raises(MetricsError, match="unknown Inception backend 'onnx'.*torch, openvino"):
+    with pytest.raises(MetricsError, match="unknown Inception backend 'onnx'.*auto, torch, openvino"):
         resolve_backend("onnx")
     monkeypatch.setenv(BACKEND_ENV, "tensorrt")
     with pytest.raises(MetricsError, match=rf"'tensorrt'.*\${BACKEND_ENV}"):
         resolve_backend(None)
 
 
-def test_pytorch_is_the_default_and_the_environment_can_choose(monkeypatch):
+def test_auto_is_openvino_on_the_cpu_where_installed_and_the_environment_can_choose(monkeypatch):
     monkeypatch.delenv(BACKEND_ENV, raising=False)
     monkeypatch.setattr(openvino_module, "openvino_available", lambda: True)
+    assert resolve_backend(None, "cpu") == resolve_backend("auto", "cpu") == "openvino"
+    assert resolve_backend(None, "cuda") == "torch"  # OpenVINO's CPU kernels only
+    assert resolve_backend(None, "cpu", compile=True) == "torch"  # compiling is PyTorch's
+    monkeypatch.setattr(openvino_module, "openvino_available", lambda: False)
+    assert resolve_backend(None, "cpu") == "torch"
+    monkeypatch.setattr(openvino_module, "openvino_available", lambda: True)
+    monkeypatch.setenv(BACKEND_ENV, "torch")
     assert resolve_backend(None, "cpu") == "torch"
     monkeypatch.setenv(BACKEND_ENV, "openvino")
     assert resolve_backend(None, "cpu") == "openvino"
@@ -66,7 +73,7 @@ def test_pytorch_is_the_default_and_the_environment_can_choose(monkeypatch):
 
 def test_openvino_where_it_cannot_run_says_what_to_do(monkeypatch):
     monkeypatch.setattr(openvino_module, "openvino_available", lambda: False)
-    with pytest.raises(MetricsError, match=r"needs OpenVINO: pip install 'bench-gen\[openvino\]'"):
+    with pytest.raises(MetricsError, match=r"needs OpenVINO: pip install openvino"):
         resolve_backend("openvino")
     monkeypatch.setattr(openvino_module, "openvino_available", lambda: True)
     with pytest.raises(MetricsError, match="runs on the CPU, not cuda.*--inception-backend torch"):

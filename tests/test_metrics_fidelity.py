@@ -36,6 +36,7 @@ from bench.metrics import (
     fid_from_statistics,
     fid_infinity_from_features,
     fid_statistics,
+    generated_statistics,
     has_logits_head,
     inception_score,
     kid_from_features,
@@ -176,6 +177,14 @@ def test_symmetric_fid_equals_torch_fidelitys_on_real_features(our_features):
     assert factored["factor_kind"] == "cholesky"
     expected = fid_from_statistics_torch_fidelity(gen, full)
     assert fid_from_statistics(gen, factored) == pytest.approx(expected, rel=1e-6)
+    # generated statistics with their own (smaller) factor: the N x N problem F Sigma_ref F^T
+    own = generated_statistics(train)
+    assert own["factor_kind"] == "features" and own["factor"].shape == (len(train), train.shape[1])
+    assert fid_from_statistics(own, factored) == pytest.approx(expected, rel=1e-6)
+    fewer = train[: len(test) // 2]  # fewer generated than reference images, both below D
+    assert fid_from_statistics(generated_statistics(fewer), with_factor(fid_statistics(test), test)) == (
+        pytest.approx(fid_from_statistics_torch_fidelity(fid_statistics(fewer), fid_statistics(test)),
+                      rel=1e-6))
 
 
 def test_reference_factor_is_cached_beside_the_features(tmp_path):
@@ -462,7 +471,7 @@ def test_subset_fid_fast_path_matches_torch_fidelity():
 # ---------------------------------------------------------------- the OpenVINO backend
 
 
-@pytest.mark.skipif(not openvino_available(), reason="OpenVINO is not installed (pip install '.[openvino]')")
+@pytest.mark.skipif(not openvino_available(), reason="OpenVINO is not installed (pip install openvino)")
 def test_openvino_backend_gives_torch_fidelitys_fid(tmp_path, monkeypatch, cifar, our_features,
                                                     fidelity_metrics):
     """OpenVINO in float32: the PyTorch path's features to 1e-5 of their scale, calculate_metrics'

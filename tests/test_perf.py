@@ -97,6 +97,11 @@ def test_evaluation_costs_are_measured_side_by_side():
     assert result["relative_difference"] < 1e-6 and result["fid_bench"] > 0
     assert len(result["bench_runs"]) == len(result["torch_fidelity_runs"]) == 2
     assert result["ratio"] == pytest.approx(result["torch_fidelity_s"] / result["bench_s"])
+    small = generated[:40]  # fewer than D = 64: the generated side's own factor is the smaller
+    for full_rank, factor in (("reference", "cholesky + generated features"), ("both", "cholesky")):
+        other = perf_evaluation.fid_statistics_speed(small if full_rank == "reference" else generated, real,
+                                                     repeats=1, full_rank=full_rank)
+        assert other["factor"] == factor and other["relative_difference"] < 1e-6
     startup = perf_evaluation.startup(repeats=1)
     assert set(startup) == {"bench --help", "bench list"} and all(v["seconds"] > 0 for v in startup.values())
     table = perf_evaluation.markdown({"fid_statistics": [result], "startup": startup})

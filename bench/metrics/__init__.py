@@ -23,6 +23,7 @@ _EXPORTS = {
     "features": ["extract_features", "extract_features_dict", "iter_batches", "to_uint8"],
     "fidelity": ["KID", "FIDInfinity", "InceptionScore", "PrecisionRecall", "fid_from_features",
                  "fid_from_statistics", "fid_infinity_from_features", "fid_statistics",
+                 "generated_statistics",
                  "inception_score", "inception_score_from_logits", "kid_from_features",
                  "precision_recall_from_features"],
     "inception": ["NO_LOGITS_HEAD", "WEIGHTS_ENV", "has_logits_head", "load_feature_extractor",

@@ -24,11 +24,11 @@ from bench.store.columns import Column
 def fid(ctx) -> dict:
     """FID (Heusel et al. 2017) and FID-infinity (Chong & Forsyth 2020: FID on 15 subsample
     sizes, a line against 1/N, extrapolated to 1/N = 0), from the same features."""
-    from bench.metrics.fidelity import fid_from_statistics, fid_infinity_from_features, fid_statistics
+    from bench.metrics.fidelity import fid_from_statistics, fid_infinity_from_features, generated_statistics
 
     features, reference = ctx.sample_features, ctx.reference_statistics
     return {
-        "fid": fid_from_statistics(fid_statistics(features), reference),
+        "fid": fid_from_statistics(generated_statistics(features), reference),
         "fid_infinity": fid_infinity_from_features(features, reference, seed=ctx.noise_seed).fid_infinity,
     }
 
@@ -84,7 +84,7 @@ def reconstruction(ctx) -> dict:
     reconstructions against their originals (NaN with --eval-samples 0)."""
     import torch
 
-    from bench.metrics.fidelity import fid_from_statistics, fid_statistics
+    from bench.metrics.fidelity import fid_from_statistics, generated_statistics
 
     x, x_hat = ctx.recon_originals_float, ctx.reconstructions
     mse = ((x_hat - x) / 2).pow(2).flatten(1).mean(1).double()
@@ -93,7 +93,7 @@ def reconstruction(ctx) -> dict:
            "recon_fid": math.nan}
     if ctx.settings.samples > 0 and len(x) > 1:
         real = ctx.recon_reference_statistics  # the originals' features are cached like a reference
-        row["recon_fid"] = fid_from_statistics(fid_statistics(ctx.reconstruction_features), real)
+        row["recon_fid"] = fid_from_statistics(generated_statistics(ctx.reconstruction_features), real)
     return row
 
 

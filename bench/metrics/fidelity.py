@@ -115,6 +115,16 @@ def with_factor(stats: Statistics, features: Features | None = None) -> dict[str
     return out
 
 
+def generated_statistics(features: Features) -> dict[str, np.ndarray]:
+    """``fid_statistics`` of generated features, plus their centred features as the covariance
+    factor when there are at most D of them: the FID's eigenproblem is then N x N whatever the
+    reference's rank (``fid_from_statistics``)."""
+    stats = fid_statistics(features)
+    if len(features) <= stats["sigma"].shape[0]:
+        stats["factor"], stats["factor_kind"] = covariance_factor(stats["sigma"], features)
+    return stats
+
+
 def _congruence(factor: np.ndarray, kind: str, sigma: np.ndarray) -> np.ndarray:
     """R Sigma R^T, symmetric, in float64 (two triangular products for a Cholesky factor)."""
     if kind == "cholesky":
@@ -143,8 +153,15 @@ def fid_from_statistics(stats_1: Statistics, stats_2: Statistics) -> float:
         raise MetricsError(f"feature sizes differ: {mu1.shape} vs {mu2.shape}")
     sigma1 = np.asarray(stats_1["sigma"], dtype=np.float64)
     sigma2 = np.asarray(stats_2["sigma"], dtype=np.float64)
+    own = stats_1.get("factor") if stats_1.get("factor_kind") == "features" else None
     ref = stats_2 if "factor" in stats_2 else with_factor(stats_2)
-    eigenvalues = np.linalg.eigvalsh(_congruence(np.asarray(ref["factor"]), ref["factor_kind"], sigma1))
+    if own is not None and len(own) < len(ref["factor"]):
+        own = np.asarray(own, dtype=np.float64)
+        product = own @ sigma2 @ own.T
+        product = (product + product.T) / 2
+    else:
+        product = _congruence(np.asarray(ref["factor"]), ref["factor_kind"], sigma1)
+    eigenvalues = np.linalg.eigvalsh(product)
     trace_sqrt = np.sqrt(np.clip(eigenvalues, 0, None)).sum()
     diff = mu1 - mu2
     return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt)

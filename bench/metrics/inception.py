@@ -27,9 +27,9 @@ from bench.metrics.errors import MetricsError
 
 WEIGHTS_ENV = "BENCH_FID_WEIGHTS"
 BACKEND_ENV = "BENCH_INCEPTION_BACKEND"  # the default of --inception-backend
-# OpenVINO is opt-in: about 1.5x PyTorch on the CPU, but a process that ran it and then trains
-# with PyTorch (tests/test_perf.py after it) was seen to crash (SIGSEGV); see the README.
-BACKENDS = ("torch", "openvino")
+# auto: OpenVINO on the CPU (about 1.5x PyTorch's kernels there, features equal to 1e-6 of their
+# scale), PyTorch on a GPU or for a compiled network.
+BACKENDS = ("auto", "torch", "openvino")
 EXTRACTOR_NAME = "inception-v3-compat"  # torch-fidelity's registry name for this network
 POOL3 = "2048"  # FID, KID and precision/recall features
 LOGITS = "logits_unbiased"  # Inception Score features
@@ -147,7 +147,7 @@ def load_feature_extractor(
     It extracts pool3 features (``"2048"``), plus ``"logits_unbiased"`` only if the weights
     have a valid logits head. ``channels_last`` stores the convolution weights in NHWC, which
     is about twice as fast on CPU and gives the same features to ~1e-6 relative.
-    ``backend`` (else ``$BENCH_INCEPTION_BACKEND``, else "torch"): who runs the convolutions, see
+    ``backend`` (else ``$BENCH_INCEPTION_BACKEND``, else "auto"): who runs the convolutions, see
     ``resolve_backend``; the result records it as ``.backend``.
     """
     backend = resolve_backend(backend, device, compile)
@@ -185,15 +185,18 @@ def load_feature_extractor(
 
 
 def resolve_backend(backend: str | None, device: str | torch.device = "cpu", compile: bool = False) -> str:
-    """``backend`` ("torch" or "openvino"; None: ``$BENCH_INCEPTION_BACKEND``, else "torch") once
-    checked, or a MetricsError saying what to change."""
+    """"torch" or "openvino" for ``backend`` (None: ``$BENCH_INCEPTION_BACKEND``, else "auto":
+    OpenVINO on the CPU where it is installed and the network is not compiled, else PyTorch),
+    or a MetricsError saying what to change."""
     from bench.metrics.inception_openvino import openvino_available
 
-    backend = backend or os.environ.get(BACKEND_ENV) or "torch"
+    backend = backend or os.environ.get(BACKEND_ENV) or "auto"
     if backend not in BACKENDS:
         raise MetricsError(f"unknown Inception backend {backend!r} (from --inception-backend or "
                            f"${BACKEND_ENV}); choose one of {', '.join(BACKENDS)}")
     on_cpu = torch.device(device).type == "cpu"
+    if backend == "auto":
+        return "openvino" if on_cpu and not compile and openvino_available() else "torch"
     if backend == "openvino":
         if not on_cpu:
             raise MetricsError(f"the OpenVINO Inception backend runs on the CPU, not {device}; "
@@ -202,8 +205,8 @@ def resolve_backend(backend: str | None, device: str | torch.device = "cpu", com
             raise MetricsError("compile=True compiles the PyTorch network; it does not apply to the "
                                "OpenVINO backend")
         if not openvino_available():
-            raise MetricsError("--inception-backend openvino needs OpenVINO: pip install "
-                               "'bench-gen[openvino]' (or choose torch)")
+            raise MetricsError("--inception-backend openvino needs OpenVINO: pip install openvino "
+                               "(or choose torch)")
     return backend
 
 

@@ -1,4 +1,4 @@
-"""The FID Inception network run by OpenVINO on the CPU (the optional extra ``bench-gen[openvino]``).
+"""The FID Inception network run by OpenVINO on the CPU (the default backend there, ``auto``).
 
 On a 2-core AVX2 CPU OpenVINO's own convolution kernels run this network about 1.5x faster than
 PyTorch's oneDNN path (``results/benchmarks/README.md``) in true float32: the features agree with

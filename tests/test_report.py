@@ -322,6 +322,26 @@ def test_report_builds_from_rows_alone_without_gpu_or_fid_weights(tmp_path, monk
             assert image.format == "PNG"
 
 
+def test_a_one_trial_run_draws_no_single_bar_charts_and_shows_its_own_pictures(tmp_path):
+    """One trial, FID measured once: the metrics, throughput and FID-versus-time charts would each
+    show one bar or one point, so the report says why they are not drawn; the loss curves are, and
+    the sample grid is the trial's own picture, pixel for pixel."""
+    run = make_run(tmp_path, models={"gan": "gan"}, seeds=(0,), untrained=False)
+    build_report([run])
+    names = {p.name for p in (run / "plots").iterdir()}
+    assert names == {"losses.png", "samples.png"}
+    md = read_md(run)
+    assert "One trial: its metrics and throughput are in the tables above" in md
+    assert "FID was measured once per trial" in md and "](<plots/losses.png>)" in md
+    with Image.open(run / "plots" / "samples.png") as shown, \
+            Image.open(run / "trials" / "gan-s0" / "samples.png") as own:
+        assert np.array_equal(np.asarray(shown), np.asarray(own))
+    two_points = make_run(tmp_path, name="00002-synthetic-10m", models={"gan": "gan"}, seeds=(0,))
+    build_report([two_points])  # the untrained and the final FID: a curve; still one trial
+    assert {p.name for p in (two_points / "plots").iterdir()} == {"losses.png", "samples.png",
+                                                                   "fid-vs-time.png"}
+
+
 def test_reconstruction_grids_are_included_when_a_trial_has_them(tmp_path):
     run = make_run(tmp_path, seeds=(0,))
     Image.new("RGB", (34, 18), "gray").save(run / "trials" / "vae-s0" / "reconstructions.png")

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from bench.report.best import has_progress, trial_bests
 from bench.report.stats import final_rows, finite, t_interval, variants
@@ -34,13 +32,18 @@ def plain(text) -> str:
     return str(text).replace("\\", "\\\\").replace("$", r"\$")
 
 
-def new_figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
+def new_figure(width: float, height: float, layout: str | None = "constrained"):
+    """A matplotlib Figure on the Agg canvas (matplotlib is imported here: a report that draws no
+    chart never loads it)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(width, height), dpi=DPI, layout=layout)
     FigureCanvasAgg(figure)
     return figure
 
 
-def save_figure(figure: Figure, path: Path) -> Path:
+def save_figure(figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png", dpi=DPI)
     return path
@@ -255,6 +258,10 @@ def image_grids(frame: pd.DataFrame, filename: str, title: str, context: str, pa
         if not quiet:
             notes.append(f"{title}: no trial has a {filename}")
         return None
+    if len(pictures) == 1:  # the trial's own picture as it is (its caption says whose): no matplotlib
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pictures[0][2]).save(path, format="PNG")
+        return path
     columns = min(4, len(pictures))
     lines = math.ceil(len(pictures) / columns)
     figure = new_figure(3.0 * columns, 3.2 * lines + 0.4)

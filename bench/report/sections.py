@@ -283,6 +283,21 @@ def failures_section(frame: pd.DataFrame) -> list:
     return blocks
 
 
+def _charts_without_a_comparison(frame: pd.DataFrame) -> dict[str, str]:
+    """The charts that would show a single bar or a single point here (one trial; an FID measured
+    once per trial), by name, with why they are left out: the tables hold those numbers, and
+    drawing them is most of a short run's report time."""
+    out = {}
+    if len(frame.drop_duplicates(["run_dir", "trial"])) < 2:
+        out["metrics"] = out["throughput"] = ("One trial: its metrics and throughput are in the tables "
+                                              "above, not drawn as single bars.")
+    fids = frame[frame["fid"].notna()] if "fid" in frame.columns else frame.iloc[:0]
+    if not fids.empty and fids.groupby(["run_dir", "trial"]).size().max() < 2:
+        out["fid-vs-time"] = ("FID was measured once per trial, so there is no FID-versus-time "
+                              "curve (--eval-every draws one).")
+    return out
+
+
 def plots_section(group: Group, summary: pd.DataFrame, plots_dir: Path, notes: list[str]) -> list:
     blocks: list = [Heading(3, "Plots")]
     frame, context = group.frame, _context(group)
@@ -319,6 +334,10 @@ def plots_section(group: Group, summary: pd.DataFrame, plots_dir: Path, notes: l
          lambda p: figures.image_grids(frame, COPYING_FILE, "Nearest training images", context, p, notes,
                                        quiet=True), "copying"),
     ]
+    left_out = _charts_without_a_comparison(frame)
+    if left_out:
+        drawings = [d for d in drawings if d[2] not in left_out]
+        blocks.append(Para(" ".join(dict.fromkeys(left_out.values()))))
     for caption, draw, name in drawings:
         try:
             path = draw(plots_dir / f"{name}{suffix}.png")

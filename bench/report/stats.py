@@ -13,7 +13,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from bench.store.columns import Column
 
@@ -59,6 +58,8 @@ def t_interval(values, confidence: float = CONFIDENCE) -> Interval:
     mean = float(x.mean())
     if n == 1:
         return Interval(mean, math.nan, math.nan, 1)
+    from scipy import stats  # 1.2 s to import: only where there are two seeds to compare
+
     half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * float(x.std(ddof=1)) / math.sqrt(n)
     return Interval(mean, mean - half, mean + half, n)
 
@@ -68,6 +69,8 @@ def welch_p(a, b) -> float:
     a, b = finite(a), finite(b)
     if len(a) < 2 or len(b) < 2:
         return math.nan
+    from scipy import stats
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = stats.ttest_ind(a, b, equal_var=False)

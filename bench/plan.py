@@ -171,9 +171,9 @@ def _reference_images(config: RunConfig, prepared, metrics: dict) -> int:
     return total
 
 
-def inception_rate(config: RunConfig, device: torch.device, extractor_loader) -> float:
-    """Inception images/s on this machine and backend: a short timed batch, once per machine
-    (cached)."""
+def inception_rate(config: RunConfig, device: torch.device, extractor_loader) -> tuple[float, str]:
+    """Inception images/s on this machine and the backend that runs it ("torch" or "openvino"):
+    a short timed batch, once per machine and backend (cached)."""
     from bench.metrics.inception import resolve_backend
 
     backend = resolve_backend(config.inception_backend, device)
@@ -193,7 +193,7 @@ def inception_rate(config: RunConfig, device: torch.device, extractor_loader) ->
     name = "inception" if backend == "torch" else f"inception {backend}"
     rates, _ = cached_measurement(name, device, torch.float32, measure,
                                   remeasure=config.remeasure_peak)
-    return rates["inception_images_per_s"]
+    return rates["inception_images_per_s"], backend
 
 
 def estimate(config: RunConfig, prepared, extractor_loader, trials_per_model: int | None = None) -> Plan:
@@ -233,14 +233,10 @@ def estimate(config: RunConfig, prepared, extractor_loader, trials_per_model: in
     recon = config.eval_settings().recon_images * per_trial * encoders if config.eval_samples else 0
     inception = int(generated + recon + (_reference_images(config, prepared, metrics)
                                          if config.eval_samples else 0))
-    rate = inception_rate(config, device, extractor_loader) if inception else None
+    rate, backend = inception_rate(config, device, extractor_loader) if inception else (None, None)
     plan = Plan(len(config.models) * per_model, config.budget, train_seconds,
                 inception / rate if rate else None, inception, rate, per_trial, rates,
-                device_name(device), notes)
-    if inception:
-        from bench.metrics.inception import resolve_backend
-
-        plan.inception_backend = resolve_backend(config.inception_backend, device)
+                device_name(device), notes, inception_backend=backend)
     if device.type == "cpu" and plan.estimated_seconds > LONG_CPU_RUN:
         plan.notes.append("over an hour on the CPU: shrink it with --eval-samples (e.g. 1000), "
                           "--ref-samples, --budget or fewer --seeds/--models")

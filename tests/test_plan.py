@@ -44,7 +44,7 @@ def test_evaluations_and_inception_images_are_counted(monkeypatch):
     encoder variants' reconstructions, and references not cached yet."""
     import bench.plan
 
-    monkeypatch.setattr(bench.plan, "inception_rate", lambda config, device, loader: 10.0)
+    monkeypatch.setattr(bench.plan, "inception_rate", lambda config, device, loader: (10.0, "torch"))
     monkeypatch.setattr(bench.plan, "_reference_images", lambda config, prepared, metrics: 500)
     config = RunConfig(models=["gan", "vae"], dataset="synthetic:64", budget="8steps", batch_size=16,
                        eval_samples=32, recon_samples=20, eval_every="2steps", eval_untrained=True,

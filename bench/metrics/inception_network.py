@@ -67,13 +67,18 @@ class InceptionFeatures(FeatureExtractorInceptionV3):
     def forward(self, x: torch.Tensor):
         if not set(self.features_list) <= {POOL3, LOGITS_UNBIASED}:
             return super().forward(x)
-        if x.dtype != torch.uint8 or x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected uint8 images [N, 3, H, W], got {x.dtype} {tuple(x.shape)}")
-        x = resize_like_tensorflow1x(x.to(self.feature_extractor_internal_dtype))
-        x = (x - 128) / 128  # torch-fidelity's normalisation, as it writes it
+        x = self.resized(x)
         if self.Conv2d_1a_3x3.conv.weight.is_contiguous(memory_format=torch.channels_last):
             x = x.contiguous(memory_format=torch.channels_last)
         return self.from_resized(x)
+
+    def resized(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 ``[N, 3, H, W]`` images resized to 299 x 299 and scaled to [-1, 1], as
+        torch-fidelity does it (also the OpenVINO backend's input)."""
+        if x.dtype != torch.uint8 or x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected uint8 images [N, 3, H, W], got {x.dtype} {tuple(x.shape)}")
+        x = resize_like_tensorflow1x(x.to(self.feature_extractor_internal_dtype))
+        return (x - 128) / 128  # torch-fidelity's normalisation, as it writes it
 
     def from_resized(self, x: torch.Tensor):
         """The requested features of images already resized to 299 x 299 and scaled to [-1, 1]."""

@@ -131,11 +131,7 @@ class OpenVINOInception(torch.nn.Module):
                                "--inception-backend torch for a GPU")
         from openvino import AsyncInferQueue
 
-        from bench.metrics.inception_network import resize_like_tensorflow1x
-
-        if x.dtype != torch.uint8 or x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected uint8 images [N, 3, H, W], got {x.dtype} {tuple(x.shape)}")
-        resized = ((resize_like_tensorflow1x(x.float()) - 128) / 128).contiguous()
+        resized = self.network.resized(x).contiguous()
         # THROUGHPUT makes one stream per core: a small batch is still split across them
         chunk = min(CHUNK, -(-len(x) // max(1, torch.get_num_threads())))
         parts = list(torch.split(resized, chunk))

@@ -62,7 +62,6 @@ def test_settings_are_a_function_of_the_sweep_seed_and_lie_in_the_space(tmp_path
             assert set(options) == {"lr"} and 1e-4 <= options["lr"] <= 1e-3
 
 
-@requires_weights
 def test_tpe_draws_new_settings_each_round_and_the_same_ones_again_from_the_same_seed(tmp_path):
     """The study is reopened every round; TPE's start-up draws must not repeat across rounds."""
     from bench.sweep.study import tell
@@ -83,6 +82,7 @@ def test_tpe_draws_new_settings_each_round_and_the_same_ones_again_from_the_same
     assert three_rounds(tmp_path / "b") == first
 
 
+@requires_weights
 def test_bad_sweeps_are_refused_before_anything_is_written(tmp_path):
     root = tmp_path / "results"
     with pytest.raises(RunError, match="picks each variant's best setting by FID"):

@@ -112,7 +112,7 @@ def test_kept_signal_stack_puts_back_a_stack_a_library_replaced():
             pass
         assert current_signal_stack() == before
     finally:
-        set_signal_stack(before[0], before[1], before[2] & 2)
+        set_signal_stack(*before)
 
 
 OPENVINO_THEN_SIGNAL = """

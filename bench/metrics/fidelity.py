@@ -156,9 +156,7 @@ def fid_from_statistics(stats_1: Statistics, stats_2: Statistics) -> float:
     own = stats_1.get("factor") if stats_1.get("factor_kind") == "features" else None
     ref = stats_2 if "factor" in stats_2 else with_factor(stats_2)
     if own is not None and len(own) < len(ref["factor"]):
-        own = np.asarray(own, dtype=np.float64)
-        product = own @ sigma2 @ own.T
-        product = (product + product.T) / 2
+        product = _congruence(np.asarray(own, dtype=np.float64), "features", sigma2)
     else:
         product = _congruence(np.asarray(ref["factor"]), ref["factor_kind"], sigma1)
     eigenvalues = np.linalg.eigvalsh(product)
@@ -196,8 +194,7 @@ def _subset_fid(features: np.ndarray, ref: Statistics) -> float:
     sigma_r = np.asarray(ref["sigma"], dtype=np.float64)
     mu_g = features.mean(axis=0)
     y = features - mu_g
-    small = y @ sigma_r @ y.T / (n - 1)
-    eigenvalues = np.linalg.eigvalsh((small + small.T) / 2)
+    eigenvalues = np.linalg.eigvalsh(_congruence(y / np.sqrt(n - 1), "features", sigma_r))
     trace_sqrt = np.sqrt(np.clip(eigenvalues, 0, None)).sum()
     trace_g = np.einsum("ij,ij->", y, y) / (n - 1)
     return float(((mu_g - mu_r) ** 2).sum() + trace_g + np.trace(sigma_r) - 2 * trace_sqrt)

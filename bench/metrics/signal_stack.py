@@ -45,10 +45,11 @@ def current_signal_stack() -> tuple[int, int, int] | None:
 
 
 def set_signal_stack(address: int, size: int, flags: int = 0) -> None:
-    """Install ``size`` bytes at ``address`` as this thread's alternate signal stack (flags
-    SS_DISABLE = 2 switches it off). For ``kept_signal_stack`` and its tests."""
+    """Install ``size`` bytes at ``address`` as this thread's alternate signal stack; ``flags``
+    as ``current_signal_stack`` gives them (of which only SS_DISABLE = 2, switching it off, is
+    a setting: SS_ONSTACK is state). For ``kept_signal_stack`` and its tests."""
     if _SIGALTSTACK is not None:
-        _SIGALTSTACK(ctypes.byref(_Stack(address or None, flags, size)), None)
+        _SIGALTSTACK(ctypes.byref(_Stack(address or None, flags & 2, size)), None)
 
 
 @contextmanager
@@ -59,5 +60,4 @@ def kept_signal_stack():
         yield
     finally:
         if before is not None and current_signal_stack() != before:
-            address, size, flags = before
-            set_signal_stack(address, size, flags & 2)  # SS_DISABLE kept; SS_ONSTACK is state
+            set_signal_stack(*before)

@@ -177,6 +177,10 @@ def test_symmetric_fid_equals_torch_fidelitys_on_real_features(our_features):
     assert factored["factor_kind"] == "cholesky"
     expected = fid_from_statistics_torch_fidelity(gen, full)
     assert fid_from_statistics(gen, factored) == pytest.approx(expected, rel=1e-6)
+    # both full rank (bench's default 10,000 against 10,000): dsygst forms R Sigma_g R^T
+    both = {**gen, "sigma": gen["sigma"] + 1e-2 * np.eye(len(gen["sigma"]))}
+    assert fid_from_statistics(both, factored) == pytest.approx(
+        fid_from_statistics_torch_fidelity(both, full), rel=1e-6)
     # generated statistics with their own (smaller) factor: the N x N problem F Sigma_ref F^T
     own = generated_statistics(train)
     assert own["factor_kind"] == "features" and own["factor"].shape == (len(train), train.shape[1])

@@ -137,6 +137,34 @@ def _congruence(factor: np.ndarray, kind: str, sigma: np.ndarray) -> np.ndarray:
     return (product + product.T) / 2
 
 
+def _trace_sqrt(factor: np.ndarray, kind: str, sigma: np.ndarray) -> float:
+    """tr sqrt(R Sigma R^T): the sum of the square roots of its eigenvalues (negative ones, from
+    rounding, taken as 0), in float64.
+
+    A Cholesky factor goes through LAPACK's dsygst, which forms the upper triangle of R Sigma R^T
+    using Sigma's symmetry: half the flops of two triangular products (0.20 s against 0.37 s for
+    D = 2,048 on the 2-core CPU), which with the eigenvalue solve (0.36 s) is the whole FID when
+    both sides are full rank.
+    """
+    from scipy.linalg import eigh
+
+    if kind == "cholesky":
+        from scipy.linalg.lapack import dsygst
+
+        # Transposes are Fortran-ordered views, not copies: Sigma^T = Sigma, and L = R^T is lower
+        # triangular, for which itype=2 forms L^T Sigma L = R Sigma R^T (in the lower triangle).
+        # The one copy is Sigma's, which dsygst overwrites.
+        lower, info = dsygst(np.array(sigma.T, order="F"), np.asarray(factor).T,
+                             itype=2, lower=1, overwrite_a=1)
+        if info != 0:
+            raise MetricsError(f"LAPACK dsygst failed (info={info}) on the FID's covariances")
+        eigenvalues = eigh(lower, lower=True, eigvals_only=True, overwrite_a=True, check_finite=False)
+    else:
+        eigenvalues = eigh(_congruence(factor, kind, sigma), eigvals_only=True, overwrite_a=True,
+                           check_finite=False)
+    return float(np.sqrt(np.clip(eigenvalues, 0, None)).sum())
+
+
 def fid_from_statistics(stats_1: Statistics, stats_2: Statistics) -> float:
     """Fréchet distance between generated ``stats_1`` and reference ``stats_2`` (``{"mu", "sigma"}``,
     the reference optionally with its ``"factor"``, see ``with_factor``), in float64.
@@ -156,11 +184,9 @@ def fid_from_statistics(stats_1: Statistics, stats_2: Statistics) -> float:
     own = stats_1.get("factor") if stats_1.get("factor_kind") == "features" else None
     ref = stats_2 if "factor" in stats_2 else with_factor(stats_2)
     if own is not None and len(own) < len(ref["factor"]):
-        product = _congruence(np.asarray(own, dtype=np.float64), "features", sigma2)
+        trace_sqrt = _trace_sqrt(np.asarray(own, dtype=np.float64), "features", sigma2)
     else:
-        product = _congruence(np.asarray(ref["factor"]), ref["factor_kind"], sigma1)
-    eigenvalues = np.linalg.eigvalsh(product)
-    trace_sqrt = np.sqrt(np.clip(eigenvalues, 0, None)).sum()
+        trace_sqrt = _trace_sqrt(np.asarray(ref["factor"], dtype=np.float64), ref["factor_kind"], sigma1)
     diff = mu1 - mu2
     return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt)
 
@@ -185,7 +211,7 @@ def _subset_fid(features: np.ndarray, ref: Statistics) -> float:
     With Y the centred features, Sigma_g = Y^T Y / (n - 1), and the trace term
     tr sqrt(Sigma_r^1/2 Sigma_g Sigma_r^1/2) is the sum of square roots of the eigenvalues
     of the n x n matrix Y Sigma_r Y^T / (n - 1): the same non-zero spectrum, found without
-    a D x D matrix square root. For n >= D torch-fidelity's own computation is used.
+    a D x D matrix square root. For n >= D it is ``fid_from_statistics``'s D x D problem.
     """
     n, d = features.shape
     if n >= d:
@@ -194,8 +220,7 @@ def _subset_fid(features: np.ndarray, ref: Statistics) -> float:
     sigma_r = np.asarray(ref["sigma"], dtype=np.float64)
     mu_g = features.mean(axis=0)
     y = features - mu_g
-    eigenvalues = np.linalg.eigvalsh(_congruence(y / np.sqrt(n - 1), "features", sigma_r))
-    trace_sqrt = np.sqrt(np.clip(eigenvalues, 0, None)).sum()
+    trace_sqrt = _trace_sqrt(y / np.sqrt(n - 1), "features", sigma_r)
     trace_g = np.einsum("ij,ij->", y, y) / (n - 1)
     return float(((mu_g - mu_r) ** 2).sum() + trace_g + np.trace(sigma_r) - 2 * trace_sqrt)
 

@@ -128,7 +128,8 @@ before = current_signal_stack()
 network = load_feature_extractor(sys.argv[1], backend="openvino")
 images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
 assert extract_features(images, network).shape == (3, 2048)
-assert sorted(network._compiled) == [1, 2]  # two compiled models, destroyed below in creation order
+# two compiled models (batch, height, width), destroyed below in creation order
+assert sorted(network._compiled) == [(1, 32, 32), (2, 32, 32)]
 del network
 gc.collect()
 assert current_signal_stack() == before, (current_signal_stack(), before)

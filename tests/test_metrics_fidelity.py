@@ -85,7 +85,8 @@ def cifar():
 
 @pytest.fixture(scope="module")
 def extractor():
-    return load_feature_extractor(WEIGHTS)
+    # PyTorch's path, explicitly: "auto" would be OpenVINO here, which is checked against it below
+    return load_feature_extractor(WEIGHTS, backend="torch")
 
 
 @pytest.fixture(scope="module")
@@ -476,10 +477,10 @@ def test_subset_fid_fast_path_matches_torch_fidelity():
 
 
 @pytest.mark.skipif(not openvino_available(), reason="OpenVINO is not installed (pip install openvino)")
-def test_openvino_backend_gives_torch_fidelitys_fid(tmp_path, monkeypatch, cifar, our_features,
+def test_openvino_backend_gives_torch_fidelitys_fid(tmp_path, monkeypatch, cifar, extractor, our_features,
                                                     fidelity_metrics):
     """OpenVINO in float32: the PyTorch path's features to 1e-5 of their scale, calculate_metrics'
-    FID to 1e-4; converted once into the cache folder, then read from it."""
+    FID to 1e-4; converted once per input size into the cache folder, then read from it."""
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path))
     said = []
     network = load_feature_extractor(WEIGHTS, backend="openvino", log=said.append)
@@ -496,3 +497,8 @@ def test_openvino_backend_gives_torch_fidelitys_fid(tmp_path, monkeypatch, cifar
     assert said == []  # read from the cache, not converted again
     first = features[0][:5]
     assert (extract_features(cifar[0][:5], again) - first).abs().max() <= 1e-6 * first.abs().max()
+    # another input size: its own model (the resize is traced into it), the same features as PyTorch's
+    larger = cifar[0][:3].repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)  # 64 x 64
+    expected = extract_features(larger, extractor)
+    assert (extract_features(larger, again) - expected).abs().max() <= 1e-5 * expected.abs().max()
+    assert "64x64" in said[0] and len(list((tmp_path / "openvino").glob("*/model.xml"))) == 2

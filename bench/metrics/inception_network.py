@@ -59,6 +59,12 @@ def resize_like_tensorflow1x(x: torch.Tensor, size: int = INPUT_SIZE) -> torch.T
     return rows[:, :, hi_y].sub_(top).mul_(dy.view(size, 1)).add_(top)
 
 
+def check_images(x: torch.Tensor) -> None:
+    """What the Inception path takes: uint8 ``[N, 3, H, W]``."""
+    if x.dtype != torch.uint8 or x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected uint8 images [N, 3, H, W], got {x.dtype} {tuple(x.shape)}")
+
+
 class InceptionFeatures(FeatureExtractorInceptionV3):
     """torch-fidelity's ``FeatureExtractorInceptionV3`` (same constructor, weights and layers)
     whose forward resizes separably. Pool3 and the unbiased logits, the two features bench asks
@@ -75,8 +81,7 @@ class InceptionFeatures(FeatureExtractorInceptionV3):
     def resized(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 ``[N, 3, H, W]`` images resized to 299 x 299 and scaled to [-1, 1], as
         torch-fidelity does it (also the OpenVINO backend's input)."""
-        if x.dtype != torch.uint8 or x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected uint8 images [N, 3, H, W], got {x.dtype} {tuple(x.shape)}")
+        check_images(x)
         x = resize_like_tensorflow1x(x.to(self.feature_extractor_internal_dtype))
         return (x - 128) / 128  # torch-fidelity's normalisation, as it writes it
 

@@ -35,7 +35,7 @@ def _timed(fn):
     return time.perf_counter() - started, out
 
 
-def fid_statistics_speed(generated: torch.Tensor, real: torch.Tensor, repeats: int = 3,
+def fid_statistics_speed(generated: torch.Tensor, real: torch.Tensor, repeats: int = 5,
                          full_rank: str = "") -> dict:
     """Seconds per FID from statistics, torch-fidelity's and bench's, on the same statistics, and
     their values. ``full_rank``: "reference" makes the reference covariance full rank (+ 1e-2 I,

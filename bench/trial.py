@@ -36,12 +36,14 @@ from bench.store import (
     RECONSTRUCTIONS_FILE,
     SAMPLES_FILE,
     read_jsonl,
+    read_manifest,
     read_status,
+    record_trial,
     trial_dir,
     trial_name,
     write_status,
 )
-from bench.store.rows import append_row, has_row, read_rows
+from bench.store.rows import append_row, has_row, read_rows, row_trial
 from bench.store.status import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RUNNING
 from bench.trainer import Diverged, Trainer, Usage, make_batches
 from bench.variant import Variant, config_from_dict
@@ -110,18 +112,35 @@ class _Outcome:
 def finished_status(ctx: RunContext, spec: TrialSpec, rows: list[dict] | None = None) -> str | None:
     """The status of a trial that is already finished (kept as it is by ``--resume``), else None.
 
-    A trial killed between writing its final row and its status file is completed: its
-    status is repaired from the row.
+    A trial killed after writing its final row but before its status file or its manifest
+    entry (which the executor writes last) is finished: what is missing is repaired from the
+    row, so that what the trial used still counts (a sweep's compute per variant sums them).
     """
     directory = ctx.trial_dir(spec)
     status = read_status(directory)
-    if status is not None and status["status"] in FINISHED:
-        return status["status"]
+    finished = status["status"] if status is not None and status["status"] in FINISHED else None
+    recorded = spec.name in read_manifest(ctx.directory).get("trials", {})
+    if finished is not None and recorded:
+        return finished
     rows = read_rows(ctx.directory) if rows is None else rows
-    if has_row(rows, spec.name, "final"):
-        write_status(directory, COMPLETED)
-        return COMPLETED
-    return None
+    final = next((r for r in reversed(rows) if row_trial(r) == spec.name and r.get("eval_point") == "final"),
+                 None)
+    if final is None:
+        return finished
+    if finished is None:
+        finished = final["status"] if final.get("status") in FINISHED else COMPLETED
+        write_status(directory, finished, final.get("message", ""))
+    if not recorded:
+        record_trial(ctx.directory, spec.name, _entry_from_row(ctx, spec, final))
+    return finished
+
+
+def _entry_from_row(ctx: RunContext, spec: TrialSpec, row: dict) -> dict:
+    """``_entry`` as the trial's final row gives it back (the row holds what the trial used)."""
+    usage = Usage(steps=int(row.get("step") or 0), images=int(row.get("images_seen") or 0),
+                  seconds=float(row.get("train_seconds") or 0.0), flops=float(row.get("train_flops") or 0.0))
+    outcome = _Outcome(status=row.get("status", COMPLETED), message=row.get("message", ""), usage=usage)
+    return {**_entry(ctx, spec, outcome), "repaired_from": "its final row (killed before recording it)"}
 
 
 def run_trial(ctx: RunContext, spec: TrialSpec) -> TrialResult:

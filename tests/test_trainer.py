@@ -129,6 +129,28 @@ def test_interrupted_cli_run_resumes_to_the_same_step_count(tmp_path):
     assert manifest["trials"]["gan-s0"]["steps"] == 120
 
 
+def test_a_trial_killed_after_its_final_row_keeps_its_manifest_entry(cli, results_dir):
+    """The kill window between a trial's final row and its status file and manifest entry (the
+    executor records the entry last): resume repairs both from the row, so what the trial used
+    still counts (a sweep's compute per variant sums the entries), and trains nothing again."""
+    from bench.store import write_json
+
+    cli("run", "--models", "gan", "--dataset", "synthetic:64", "--budget", "3steps", "--batch-size", "16",
+        "--log-every", "3", "--set", "gan.width=8", "--eval-samples", "0", "--no-progress")
+    (run_dir,) = results_dir.iterdir()
+    manifest = read_json(run_dir / "manifest.json")
+    recorded = manifest["trials"].pop("gan-s0")
+    write_json(run_dir / "manifest.json", manifest)
+    (run_dir / "trials" / "gan-s0" / "status.json").unlink()
+    cli("run", "--resume", run_dir, "--no-progress")
+    repaired = read_json(run_dir / "manifest.json")["trials"]["gan-s0"]
+    for key in ("status", "steps", "images", "seconds", "flops", "model", "seed"):
+        assert repaired[key] == pytest.approx(recorded[key]), key
+    assert repaired["images"] == 3 * 16 and "final row" in repaired["repaired_from"]
+    assert read_json(run_dir / "trials" / "gan-s0" / "status.json")["status"] == "completed"
+    assert len(read_jsonl(run_dir / "metrics.jsonl")) == 1  # not trained or evaluated again
+
+
 def test_checkpoints_load_with_weights_only(tmp_path):
     make_trainer(tmp_path, "5steps").run()
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)

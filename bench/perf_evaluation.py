@@ -112,7 +112,7 @@ def inception_speed(train: torch.Tensor, test: torch.Tensor, weights: str, peak_
             input1=Images(train), input2=Images(test), fid=True, verbose=False, cuda=False,
             feature_extractor_weights_path=weights)["frechet_inception_distance"])
 
-    before, fid = calculate_metrics()
+    before, fid_before = calculate_metrics()
     paths = [("bench_eager", "torch", False), ("bench_compiled", "torch", True)]
     if openvino_available():
         paths.append(("bench_openvino", "openvino", False))
@@ -132,10 +132,10 @@ def inception_speed(train: torch.Tensor, test: torch.Tensor, weights: str, peak_
     after, fid_after = calculate_metrics()
     baseline = (before + after) / 2
     out["calculate_metrics"] = {"seconds": baseline, "runs": [before, after],
-                                "images_per_s": images / baseline, "fid": fid, "fid_after": fid_after}
+                                "images_per_s": images / baseline, "fid": fid_before, "fid_after": fid_after}
     for name, _, _ in paths:
         out[name]["speedup"] = baseline / out[name]["seconds"]
-        out[name]["fid_relative_difference"] = abs(out[name]["fid"] - fid) / fid
+        out[name]["fid_relative_difference"] = abs(out[name]["fid"] - fid_before) / fid_before
     return out
 
 

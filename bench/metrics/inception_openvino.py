@@ -134,7 +134,7 @@ class OpenVINOInception(torch.nn.Module):
             self._models[size] = _converted_model(self.network, self._cache_dir, size, self._log)
         return self._models[size]
 
-    def _compiled_for(self, batch: int, size: tuple[int, int] = DEFAULT_SIZE):
+    def _compiled_for(self, batch: int, size: tuple[int, int]):
         key = (batch, *size)
         if key not in self._compiled:
             import openvino

@@ -43,7 +43,7 @@ from bench.store import (
     trial_name,
     write_status,
 )
-from bench.store.rows import append_row, has_row, read_rows, row_trial
+from bench.store.rows import append_row, has_row, read_rows, trial_rows
 from bench.store.status import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RUNNING
 from bench.trainer import Diverged, Trainer, Usage, make_batches
 from bench.variant import Variant, config_from_dict
@@ -119,20 +119,24 @@ def finished_status(ctx: RunContext, spec: TrialSpec, rows: list[dict] | None = 
     directory = ctx.trial_dir(spec)
     status = read_status(directory)
     finished = status["status"] if status is not None and status["status"] in FINISHED else None
-    recorded = spec.name in read_manifest(ctx.directory).get("trials", {})
-    if finished is not None and recorded:
-        return finished
-    rows = read_rows(ctx.directory) if rows is None else rows
-    final = next((r for r in reversed(rows) if row_trial(r) == spec.name and r.get("eval_point") == "final"),
-                 None)
-    if final is None:
-        return finished
+    final = None
     if finished is None:
+        final = _written_final_row(ctx, spec, rows)
+        if final is None:
+            return None
         finished = final["status"] if final.get("status") in FINISHED else COMPLETED
         write_status(directory, finished, final.get("message", ""))
-    if not recorded:
-        record_trial(ctx.directory, spec.name, _entry_from_row(ctx, spec, final))
+    if spec.name not in read_manifest(ctx.directory).get("trials", {}):
+        final = final or _written_final_row(ctx, spec, rows)
+        if final is not None:
+            record_trial(ctx.directory, spec.name, _entry_from_row(ctx, spec, final))
     return finished
+
+
+def _written_final_row(ctx: RunContext, spec: TrialSpec, rows: list[dict] | None) -> dict | None:
+    """The trial's final row in metrics.jsonl, if it was written."""
+    rows = read_rows(ctx.directory) if rows is None else rows
+    return next((r for r in reversed(trial_rows(rows, spec.name)) if r.get("eval_point") == "final"), None)
 
 
 def _entry_from_row(ctx: RunContext, spec: TrialSpec, row: dict) -> dict:

@@ -1,18 +1,22 @@
 """The run configuration: every option of a run, and every default, in one place.
 
-The command line reads its defaults from ``RunConfig``; the trainer's and evaluator's
-settings are derived from it (``train_settings``, ``eval_settings``) and have no defaults of
-their own. An executor's own options (Ray's) are a dict in ``executor_options``, validated by
-that executor's ``Options`` dataclass. The config is saved in the manifest and in every
+Each ``RunConfig`` field declares its flag too (``bench.options.option``: help, choices,
+minimum, envvar, how the text is parsed), and the command line makes its options from them;
+the trainer's and evaluator's settings are derived from it (``train_settings``,
+``eval_settings``) and have no defaults of their own. An executor's own options (Ray's) are a
+dict in ``executor_options``, validated by that executor's options dataclass (named in
+``bench.executors.EXECUTOR_OPTIONS``). The config is saved in the manifest and in every
 checkpoint, so ``--resume`` and a Ray worker rebuild the same run from it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.budget import BudgetError, parse_budget
+from bench.budget import ACCEPTED_FORMS, BudgetError, parse_budget
+from bench.options import field_default, option
 from bench.store import upgrade_config
 
 if TYPE_CHECKING:  # imported where used: the command line reads its defaults without torch
@@ -24,49 +28,111 @@ class RunError(Exception):
     """Bad run configuration or a run that cannot go on; the message says what to change."""
 
 
+def _names(text: str) -> list[str]:
+    return [m.strip() for m in text.split(",") if m.strip()]
+
+
+def _budget_text(text: str) -> str:
+    """A budget or interval, checked when it is given, kept as text."""
+    try:
+        parse_budget(text)
+    except BudgetError as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
+def _set_values(items) -> dict:
+    """``--set gan.loss=hinge`` -> ``{"gan": {"loss": "hinge"}}``; values stay text until they are
+    converted to their fields' types, when the models are known."""
+    out: dict = {}
+    for item in items:
+        key, eq, raw = item.partition("=")
+        model, dot, field = key.partition(".")
+        if not eq or not dot or not model or not field:
+            raise ValueError(f"{item!r}: expected MODEL.FIELD=VALUE, e.g. gan.loss=hinge")
+        out.setdefault(model, {})[field] = raw
+    return out
+
+
+def _absolute_paths(paths) -> list[str]:
+    return [str(Path(p).resolve()) for p in paths]
+
+
 @dataclasses.dataclass
 class RunConfig:
-    """Every option of a run; saved in the manifest so that ``--resume`` can rebuild it."""
+    """Every option of a run; saved in the manifest so that ``--resume`` can rebuild it. Each
+    field declares its flag (``bench.options.option``); the order is ``bench run --help``'s."""
 
-    models: list[str] = dataclasses.field(default_factory=lambda: ["all"])
-    dataset: str = "cifar10"  # cifar10 | synthetic[:N] | imagefolder:PATH
-    budget: str = "10m"  # per trial: 90s, 10m, 5000steps, 2Mimg, 3PFLOP
-    seeds: list[int] = dataclasses.field(default_factory=lambda: [0])
-    data_dir: str | None = None  # else $BENCH_DATA_DIR, else ./data
-    resolution: int | None = None  # square resize (default: the dataset's own)
-    subset: int | None = None  # train on a fixed random subset of N images
-    batch_size: int = 128
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool | None = None  # bf16 autocast; None: on where trials train on CUDA
-    compile: bool = False  # torch.compile the networks after the first step
-    compile_mode: str = "default"  # default | reduce-overhead (CUDA graphs) | max-autotune
-    channels_last: bool = True  # NHWC networks and batches
-    flip: bool = True  # random horizontal flips
-    log_every: int = 25  # steps between loss reads (the only host syncs)
-    checkpoint_every: str | None = "2m"  # in any budget unit
-    eval_every: str | None = None  # evaluate during training too, e.g. "2m" or "1000steps"
-    ema: float | None = None  # decay of the image networks' moving averages; evaluations use them
-    options: dict = dataclasses.field(default_factory=dict)  # model -> {field: value} (--set)
-    plugin_files: list[str] = dataclasses.field(default_factory=list)
-    download: bool = True  # download the official CIFAR-10 archive if it is missing
-    eval_samples: int = 10_000  # generated images for the sample metrics; 0 skips them
-    eval_ref: str = "train"  # a split of the dataset, or a folder / .npz of images
-    ref_samples: int | None = None  # reference images (None: the whole split)
-    fid_weights: str | None = None  # else $BENCH_FID_WEIGHTS, else torch-fidelity's download
-    eval_untrained: bool = False  # also evaluate before the first step
-    recon_samples: int | None = None  # held-out images reconstructed (None: as eval_samples)
-    inception_backend: str | None = None  # auto / torch / openvino (None: $BENCH_INCEPTION_BACKEND, auto)
-    remeasure_peak: bool = False  # measure the device's matrix-product peak again (else cached)
-    executor: str = "local"  # a name in bench.executors.EXECUTORS
-    executor_options: dict = dataclasses.field(default_factory=dict)  # that executor's Options
+    models: list[str] = option(flag_default="all", parse=_names,
+                               help="Comma-separated model names, or 'all'.")
+    dataset: str = option("cifar10", help="cifar10, synthetic[:N] or imagefolder:PATH.")
+    data_dir: str | None = option(None, path="dir", envvar="BENCH_DATA_DIR",
+                                  help="Folder holding cifar10/ (env BENCH_DATA_DIR; default ./data).")
+    download: bool = option(True, negatable=True,
+                            help="Download the official CIFAR-10 archive into --data-dir if it is missing.")
+    budget: str = option("10m", parse=_budget_text, help=f"Per-trial training budget: {ACCEPTED_FORMS}.")
+    batch_size: int = option(128, min=1)
+    resolution: int | None = option(None, min=8,
+                                    help="Resize images to this square size (default: the dataset's own).")
+    subset: int | None = option(None, min=1, help="Train on a fixed random subset of N training images.")
+    device: str = option("auto", help="auto, cpu, cuda or cuda:N.")
+    amp: bool | None = option(None, negatable=True,  # None: on where trials train on CUDA
+                              help="bf16 autocast (default: on for CUDA).")
+    compile: bool = option(False, negatable=True, help="torch.compile the networks (after the first step).")
+    compile_mode: str = option("default", choices=("default", "reduce-overhead", "max-autotune"),
+                               help="torch.compile mode; reduce-overhead also captures CUDA graphs on a GPU.")
+    channels_last: bool = option(True, negatable=True, help="NHWC networks and batches (faster convolutions "
+                                                            "on tensor cores and oneDNN).")
+    flip: bool = option(True, negatable=True, help="Random horizontal flips.")
+    log_every: int = option(25, min=1, help="Steps between loss reads and log lines.")
+    checkpoint_every: str | None = option("2m", parse=_budget_text,
+                                          help="Checkpoint interval, in any budget unit.")
+    eval_samples: int = option(10_000, min=0,
+                               help="Generated images for FID, KID and precision/recall (0: skip them).")
+    eval_every: str | None = option(None, parse=_budget_text, help="Also evaluate during training at this "
+                                                                   "interval (any budget unit, e.g. 2m).")
+    eval_untrained: bool = option(False, help="Also evaluate every variant before its first step.")
+    ema: float | None = option(None, metavar="DECAY",
+                               help="Keep exponential moving averages of each variant's image networks "
+                                    "(generator/decoder and the encoder reconstruct uses) with this decay, "
+                                    "e.g. 0.999, and evaluate those. Default: off.")
+    recon_samples: int | None = option(None, min=2,
+                                       help="Held-out test images the encoder variants reconstruct for the "
+                                            "reconstruction columns (default: --eval-samples, or 2,000 when "
+                                            "that is 0).")
+    eval_ref: str = option("train", help="Reference: a split of the dataset (train, test) or a folder / .npz "
+                                         "of images.")
+    ref_samples: int | None = option(None, min=2,
+                                     help="Reference images (a fixed random subset; default: all of them).")
+    fid_weights: str | None = option(None, path="file", envvar="BENCH_FID_WEIGHTS",
+                                     help="FID Inception weights (env BENCH_FID_WEIGHTS; default: "
+                                          "torch-fidelity's own download).")
+    # None (a config built in code): $BENCH_INCEPTION_BACKEND, else auto; the flag reads the env itself
+    inception_backend: str | None = option(None, flag_default="auto", choices=("auto", "torch", "openvino"),
+                                           envvar="BENCH_INCEPTION_BACKEND",
+                                           help="Who runs the Inception network: openvino (CPU only, about "
+                                                "1.5x PyTorch there), torch, or auto: openvino on the CPU, "
+                                                "torch on a GPU. Features agree to 1e-5 (env "
+                                                "BENCH_INCEPTION_BACKEND).")
+    options: dict = option(flag="--set", multiple=True, parse=_set_values, metavar="MODEL.FIELD=VALUE",
+                           help="Override a variant's config field (repeatable).")  # model -> {field: value}
+    plugin_files: list[str] = option(flag="--plugin", multiple=True, path="any", parse=_absolute_paths,
+                                     help="Load a local plugin file (repeatable).")
+    remeasure_peak: bool = option(False, help="Measure the device's matrix-product peak (MFU's denominator) "
+                                              "again instead of reading it from the cache "
+                                              "($BENCH_CACHE_DIR/peaks.json).")
+    # bench.executors imports this module, so its registry is named, not imported
+    executor: str = option("local", choices="bench.executors:EXECUTORS",
+                           help="local: trials one after another here; ray: each trial is a Ray task "
+                                "(pip install 'bench-gen[ray]').")
+    # set by the executor's own flags (bench.executors.EXECUTOR_OPTIONS), validated by its Options
+    executor_options: dict = option(default_factory=dict, via=())
+    seeds: list[int] = option(default_factory=lambda: [0], via=("--seeds", "--seed"))  # run: S .. S+N-1
 
     @classmethod
     def default(cls, name: str):
         """The default of one field (the command line's defaults come from here)."""
-        field = cls.__dataclass_fields__[name]
-        if field.default_factory is not dataclasses.MISSING:
-            return field.default_factory()
-        return field.default
+        return field_default(cls.__dataclass_fields__[name])
 
     @classmethod
     def from_dict(cls, values: dict) -> RunConfig:
@@ -105,5 +171,6 @@ class RunConfig:
     def eval_settings(self) -> EvalSettings:
         from bench.evaluation import EvalSettings
 
-        return EvalSettings(self.eval_samples, self.eval_ref, self.ref_samples, self.fid_weights,
-                            self.eval_untrained, self.recon_samples, self.inception_backend)
+        return EvalSettings(samples=self.eval_samples, ref=self.eval_ref, ref_samples=self.ref_samples,
+                            fid_weights=self.fid_weights, untrained=self.eval_untrained,
+                            recon_samples=self.recon_samples, inception_backend=self.inception_backend)

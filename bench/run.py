@@ -21,9 +21,8 @@ import torch
 
 from bench.checkpoint import CheckpointError, load_checkpoint
 from bench.config import RunConfig, RunError
-from bench.data import Dataset, open_dataset
+from bench.data import Dataset
 from bench.device import cached_peaks, device_name, machine_description, measure_peaks
-from bench.evaluation import Evaluator
 from bench.executors import make_executor
 from bench.executors.base import Executor
 from bench.plan import estimate
@@ -42,7 +41,7 @@ from bench.store.provenance import git_commit, versions
 from bench.store.retire import retire_trial
 from bench.store.rows import read_rows
 from bench.store.status import NOT_COMPLETED
-from bench.trial import RunContext, TrialSpec, finished_status
+from bench.trial import RunContext, TrialSpec, finished_status, open_run_dataset, run_context
 from bench.variant import OptionValueError, config_from_dict, resolved_config
 
 
@@ -56,6 +55,12 @@ class Prepared:
     executor: Executor
     config: RunConfig
     extractor: object | None = None  # the FID Inception network, once something needed it
+
+    def context(self, directory: Path, peak_flops: float, progress: bool) -> RunContext:
+        """The run's trial context from what was loaded here (nothing is loaded twice)."""
+        return run_context(directory, self.config, plugins=self.plugins, dataset=self.dataset,
+                           device=self.device, extractor=self.extractor, peak_flops=peak_flops,
+                           progress=progress)
 
     def load_extractor(self):
         if self.extractor is None:
@@ -116,8 +121,7 @@ def prepare_run(config: RunConfig) -> Prepared:
     if config.batch_size < 1:
         raise RunError("--batch-size must be at least 1")
     device = executor.driver_device(config.device)
-    dataset = open_dataset(plugins.datasets, config.dataset, data_dir=config.data_dir,
-                           resolution=config.resolution, subset=config.subset, download=config.download)
+    dataset = open_run_dataset(plugins, config)
     config.eval_settings().check(dataset)
     images = len(dataset.train.images)
     if config.batch_size > images:
@@ -155,16 +159,6 @@ def _check_ema(plugins: Plugins, config: RunConfig) -> None:
 
 def plan_trials(config: RunConfig) -> list[TrialSpec]:
     return [TrialSpec(model, seed) for model in config.models for seed in config.seeds]
-
-
-def _context(directory: Path, config: RunConfig, prepared: Prepared, peak_flops: float,
-             progress: bool) -> RunContext:
-    evaluator = Evaluator(config.eval_settings(), prepared.dataset, prepared.device,
-                          prepared.plugins.metric_objects())
-    if prepared.extractor is not None:  # loaded for the plan: not loaded twice
-        evaluator.extractor = prepared.extractor
-    return RunContext(directory, config, prepared.plugins, prepared.dataset, prepared.device, evaluator,
-                      peak_flops, progress)
 
 
 def _models_entry(plugins: Plugins, config: RunConfig) -> dict:
@@ -233,7 +227,7 @@ def start_run(config: RunConfig, results_root: Path, command_line: str, progress
         "started": now(),
         "trials": {},
     })
-    return _context(directory, config, prepared, peak_flops, progress)
+    return prepared.context(directory, peak_flops, progress)
 
 
 def open_run(run_dir: Path, progress: bool = True, retry_failed: bool = False) -> RunContext:
@@ -252,7 +246,7 @@ def open_run(run_dir: Path, progress: bool = True, retry_failed: bool = False) -
             f"{manifest['dataset']['content_hash']} -> {prepared.dataset.describe()['content_hash']}); "
             "resume with the same data or start a new run"
         )
-    ctx = _context(run_dir, config, prepared, manifest["device"].get("peak_flops") or math.nan, progress)
+    ctx = prepared.context(run_dir, manifest["device"].get("peak_flops") or math.nan, progress)
     if retry_failed:
         for name, _, _ in not_completed(ctx):
             retire_trial(run_dir, name)

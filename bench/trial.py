@@ -21,13 +21,13 @@ import torch
 
 from bench.checkpoint import load_checkpoint
 from bench.config import RunConfig
-from bench.data import Dataset
-from bench.device import device_name, peak_memory_bytes, reset_peak_memory
+from bench.data import Dataset, open_dataset
+from bench.device import device_name, peak_memory_bytes, reset_peak_memory, resolve_device
 from bench.ema import applied
 from bench.evaluation import Evaluator
 from bench.images import save_grid
 from bench.latents import save_latent_pictures
-from bench.plugins import Plugins
+from bench.plugins import Plugins, load_plugins
 from bench.store import (
     CHECKPOINT_FILE,
     ERROR_FILE,
@@ -68,8 +68,8 @@ class TrialSpec:
 
 @dataclasses.dataclass
 class RunContext:
-    """What every trial of a run shares (built once per run by ``bench.run``, and once per
-    worker process by the Ray executor)."""
+    """What every trial of a run shares (``run_context``: built once per run by ``bench.run``,
+    and once per worker process by the Ray executor)."""
 
     directory: Path  # the run folder (a scratch copy on a Ray worker)
     config: RunConfig
@@ -86,6 +86,27 @@ class RunContext:
     def variant_options(self, spec: TrialSpec) -> dict:
         """The trial's config overrides: the run's ``--set`` for its model, then its own."""
         return {**self.config.options.get(spec.model, {}), **spec.options}
+
+
+def open_run_dataset(plugins: Plugins, config: RunConfig) -> Dataset:
+    """The dataset the run's config names, resized and subset as it asks."""
+    return open_dataset(plugins.datasets, config.dataset, data_dir=config.data_dir,
+                        resolution=config.resolution, subset=config.subset, download=config.download)
+
+
+def run_context(directory: Path, config: RunConfig, *, plugins: Plugins | None = None,
+                dataset: Dataset | None = None, device: torch.device | None = None, extractor=None,
+                peak_flops: float = math.nan, progress: bool = True) -> RunContext:
+    """The context of a run's trials, for every executor. What the caller has loaded already
+    (``bench.run.prepare_run``: plugins, dataset, device, the FID Inception network) is passed
+    in, so nothing is loaded twice; the rest comes from the config (a Ray worker loads it all)."""
+    plugins = plugins if plugins is not None else load_plugins(config.plugin_files)
+    dataset = dataset if dataset is not None else open_run_dataset(plugins, config)
+    device = device if device is not None else resolve_device(config.device)
+    evaluator = Evaluator(config.eval_settings(), dataset, device, plugins.metric_objects())
+    if extractor is not None:
+        evaluator.extractor = extractor
+    return RunContext(directory, config, plugins, dataset, device, evaluator, peak_flops, progress)
 
 
 @dataclasses.dataclass

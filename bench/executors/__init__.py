@@ -19,13 +19,27 @@ EXECUTORS = {
     "local": "bench.executors.local:LocalExecutor",
     "ray": "bench.executors.ray_executor:RayExecutor",
 }
+# name -> "module:class" of the executor's options dataclass (its ``Options``), for the command
+# line: torch-free, each field declares its flag (``bench.options``)
+EXECUTOR_OPTIONS = {
+    "ray": "bench.executors.ray_options:RayOptions",
+}
 
 
 def executor_class(name: str):
     if name not in EXECUTORS:
         raise RunError(f"unknown executor {name!r}; use {' or '.join(EXECUTORS)}")
-    module, cls = EXECUTORS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return _load(EXECUTORS[name])
+
+
+def options_class(name: str) -> type | None:
+    """The options dataclass of executor ``name`` (None: it has none), imported without torch."""
+    return _load(EXECUTOR_OPTIONS[name]) if name in EXECUTOR_OPTIONS else None
+
+
+def _load(path: str):
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def make_executor(name: str, options: dict | None = None):
@@ -36,4 +50,4 @@ def make_executor(name: str, options: dict | None = None):
     return executor
 
 
-__all__ = ["EXECUTORS", "executor_class", "make_executor"]
+__all__ = ["EXECUTORS", "EXECUTOR_OPTIONS", "executor_class", "make_executor", "options_class"]

@@ -3,7 +3,8 @@
 An executor gets the run context and the list of trials, runs every unfinished one through
 ``bench.trial.run_trial`` (here or elsewhere), records each in the manifest
 (``bench.store.record_trial``) and returns ``{trial name: status}``. Its own options are a
-dataclass ``Options`` (validated from ``RunConfig.executor_options``).
+dataclass named in ``bench.executors.EXECUTOR_OPTIONS`` (torch-free, so that the command line
+makes their flags), filled from ``RunConfig.executor_options``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 
 from bench.config import RunError
 from bench.device import resolve_device
+from bench.executors import options_class
 from bench.trial import RunContext, TrialSpec
 
 
@@ -26,14 +28,13 @@ class NoOptions:
 
 class Executor(abc.ABC):
     name: ClassVar[str] = ""
-    Options: ClassVar[type] = NoOptions
 
     def __init__(self, options: dict | None = None):
-        fields = {f.name for f in dataclasses.fields(self.Options)}
-        unknown = sorted(set(options or {}) - fields)
+        cls = options_class(self.name) or NoOptions
+        unknown = sorted(set(options or {}) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise RunError(f"executor {self.name!r} has no option(s) {', '.join(unknown)}")
-        self.options = self.Options(**(options or {}))
+        self.options = cls(**(options or {}))
 
     def check(self) -> None:  # noqa: B027 (most executors have nothing to check)
         """Fail before anything is written if this executor cannot be used here."""

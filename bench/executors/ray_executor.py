@@ -33,12 +33,9 @@ from pathlib import Path
 import torch
 
 from bench.config import RunConfig, RunError
-from bench.data import open_dataset
 from bench.device import DeviceError, cached_peaks, device_name, resolve_device
-from bench.evaluation import Evaluator
 from bench.executors.base import Executor
 from bench.executors.ray_options import RayOptions
-from bench.plugins import load_plugins
 from bench.store import (
     CHECKPOINT_FILE,
     LOG_FILE,
@@ -50,7 +47,7 @@ from bench.store import (
 )
 from bench.store.rows import append_row, read_rows, trial_rows
 from bench.store.status import FAILED, INTERRUPTED, RUNNING
-from bench.trial import RunContext, TrialSpec, finished_status, record_failure, run_trial
+from bench.trial import RunContext, TrialSpec, finished_status, record_failure, run_context, run_trial
 
 POLL_SECONDS = 1.0  # driver: how often the store is asked for new checkpoints
 MIRROR_SECONDS = 0.1  # worker: how often the trial folder is checked for a new checkpoint
@@ -68,7 +65,7 @@ def _import_ray():
 
 class RayExecutor(Executor):
     name = "ray"
-    Options = RayOptions
+    options: RayOptions
 
     def check(self) -> None:
         o = self.options
@@ -149,12 +146,7 @@ def _worker_context(config: RunConfig) -> RunContext:
     features are loaded once, however many trials the worker runs)."""
     key = json.dumps(config.as_dict(), sort_keys=True, default=str)
     if key not in _CONTEXTS:
-        plugins = load_plugins(config.plugin_files)
-        dataset = open_dataset(plugins.datasets, config.dataset, data_dir=config.data_dir,
-                               resolution=config.resolution, subset=config.subset, download=config.download)
-        device = resolve_device(config.device)
-        evaluator = Evaluator(config.eval_settings(), dataset, device, plugins.metric_objects())
-        _CONTEXTS[key] = RunContext(Path("."), config, plugins, dataset, device, evaluator, progress=False)
+        _CONTEXTS[key] = run_context(Path("."), config, progress=False)
     return _CONTEXTS[key]
 
 

@@ -1,7 +1,8 @@
 """``bench sweep``: every variant gets the same hyperparameter-search compute (Lucic et al. 2018).
 
     start_sweep(config, protocol, ...)   check it, create the sweep folder (a run folder plus
-                                         sweep.json and optuna.db) -> Sweep
+                                         sweep.json and optuna.db) -> Sweep; the protocol
+                                         (K, S, sampler...) is ``bench.sweep.protocol``'s
     open_sweep(directory)                an existing sweep, for ``--resume``
     run_sweep(sweep)                     the search phase, then the final phase
 
@@ -28,20 +29,12 @@ from bench.store import StoreError, read_manifest, read_status, update_manifest
 from bench.store.rows import read_rows, trial_rows
 from bench.store.status import COMPLETED
 from bench.store.sweep import FINAL, SEARCH, read_sweep, slots, write_sweep
+from bench.sweep.protocol import SweepProtocol
 from bench.sweep.space import apply_overrides, parse_distribution, space_of
 from bench.sweep.study import SAMPLERS, ask_settings, tell
 from bench.trial import RunContext, TrialSpec
 
 METRIC = "fid"  # lower is better; the search picks each variant's best setting by it
-
-
-@dataclasses.dataclass
-class SweepProtocol:
-    samples: int = 20  # K: search settings per variant
-    final_seeds: int = 3  # S: seeds of the best setting's final phase
-    seed: int = 0  # the sweep seed: the settings drawn are a function of it
-    sampler: str = "random"  # random (the protocol) | tpe
-    overrides: dict = dataclasses.field(default_factory=dict)  # model -> {field: distribution text}
 
 
 @dataclasses.dataclass

@@ -4,12 +4,15 @@
 
 No import cycle among bench's modules (imports inside functions included), no private name
 imported across modules, no module importing a layer above it, and the results store and the
-report load without torch.
+report load without torch. And the tests mirror the code: ``tests/a/test_b.py`` tests
+``bench/a/b.py`` (``tests/plugins/test_x.py`` tests ``plugins/x.py``), every module has its test
+file or names the one that exercises it, and every test file has a fast test.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +44,7 @@ def imports(path: Path) -> list[tuple[str, str]]:
     return out
 
 
+@functools.cache
 def edges() -> dict[str, set[str]]:
     """module -> the bench modules it imports (``from pkg import submodule`` counts as the submodule)."""
     graph: dict[str, set[str]] = {m: set() for m in MODULES}
@@ -140,3 +144,113 @@ def test_one_atomic_writer_one_jsonl_reader_one_trial_name():
             if needle in text and not (needle == "splitlines()" and "json.loads" not in text):
                 offenders.append(f"{module}: {needle}")
     assert offenders == []
+
+
+# -- the tests mirror the code ------------------------------------------------------------------
+
+TESTS = Path(__file__).parent
+REPO = TESTS.parent
+# Test files that mirror no single module: the package's shape (this file), the built-ins as a set.
+WHOLE = {"test_architecture.py", "plugins/test_builtins.py"}
+# Modules without a test file of their own, and the test file that exercises them.
+TESTED_IN = {
+    "bench/autoencoder.py": "plugins/test_vae.py",
+    "bench/checkpoint.py": "test_run.py",
+    "bench/flops.py": "test_trainer.py",
+    "bench/hookspecs.py": "test_plugins.py",
+    "bench/options.py": "test_config.py",
+    "bench/perf_evaluation.py": "test_perf.py",
+    "bench/registry.py": "test_plugins.py",
+    "bench/testing/probes.py": "plugins/test_gan.py",
+    "bench/data/builtin.py": "data/test_imagefolder.py",
+    "bench/data/dataset.py": "test_latents.py",
+    "bench/data/image_source.py": "test_evaluation.py",
+    "bench/executors/base.py": "test_run.py",
+    "bench/executors/local.py": "test_trial.py",
+    "bench/executors/ray_options.py": "test_config.py",
+    "bench/metrics/builtin.py": "report/test_load.py",
+    "bench/metrics/errors.py": "metrics/test_fidelity.py",
+    "bench/metrics/features.py": "metrics/test_fidelity.py",
+    "bench/metrics/inception_network.py": "metrics/test_inception.py",
+    "bench/metrics/inception_openvino.py": "metrics/test_inception.py",
+    "bench/metrics/reference_cache.py": "metrics/test_fidelity.py",
+    "bench/report/comparable.py": "report/test_build.py",
+    "bench/report/format.py": "report/test_build.py",
+    "bench/report/plots.py": "report/test_build.py",
+    "bench/report/render.py": "report/test_build.py",
+    "bench/report/sections.py": "report/test_build.py",
+    "bench/report/stats.py": "report/test_build.py",
+    "bench/report/sweep.py": "sweep/test_run.py",
+    "bench/report/timing.py": "report/test_best.py",
+    "bench/store/columns.py": "report/test_load.py",
+    "bench/store/files.py": "test_trainer.py",
+    "bench/store/layout.py": "test_trial.py",
+    "bench/store/provenance.py": "test_cli.py",
+    "bench/store/retire.py": "test_run.py",
+    "bench/store/rows.py": "test_trainer.py",
+    "bench/store/status.py": "test_trial.py",
+    "bench/store/sweep.py": "sweep/test_run.py",
+    "bench/sweep/protocol.py": "test_config.py",
+    "bench/sweep/study.py": "sweep/test_run.py",
+}
+
+
+def all_test_files() -> list[Path]:
+    return sorted(p for p in TESTS.rglob("test_*.py") if "benchmarks" not in p.relative_to(TESTS).parts)
+
+
+def mirrored(test_file: Path) -> Path:
+    """The code a test file tests, by its path: tests/a/test_b.py -> bench/a/b.py (or the package
+    bench/a/b/), tests/plugins/test_x.py -> plugins/x.py, tests/examples/test_x_y.py -> examples/x-y."""
+    rel = test_file.relative_to(TESTS)
+    name = rel.stem.removeprefix("test_")
+    if rel.parts[0] == "plugins":
+        return REPO / "plugins" / f"{name}.py"
+    if rel.parts[0] == "examples":
+        return REPO / "examples" / name.replace("_", "-")
+    module = REPO / "bench" / rel.parent / f"{name}.py"
+    return module if module.exists() else REPO / "bench" / rel.parent / name
+
+
+def modules() -> list[str]:
+    """Every module of bench and every built-in plugin, as a path from the repository root."""
+    paths = [*(REPO / "bench").rglob("*.py"), *(REPO / "plugins").glob("*.py")]
+    return sorted(str(p.relative_to(REPO)) for p in paths
+                  if p.name != "__init__.py" and not p.name.startswith("test_"))
+
+
+def test_every_test_file_mirrors_a_module():
+    strays = [str(p.relative_to(TESTS)) for p in all_test_files()
+              if str(p.relative_to(TESTS)) not in WHOLE and not mirrored(p).exists()]
+    assert strays == [], "name each test file after the module it tests (tests/a/test_b.py: bench/a/b.py)"
+
+
+def test_every_module_has_its_test_file_or_names_the_one_that_exercises_it():
+    have = {str(mirrored(p).relative_to(REPO)) for p in all_test_files() if mirrored(p).exists()}
+    untested = [m for m in modules() if m not in have and m not in TESTED_IN]
+    assert untested == [], "add tests/<same path>/test_<module>.py, or say in TESTED_IN where it is tested"
+    stale = {m: t for m, t in TESTED_IN.items()
+             if m in have or m not in modules() or not (TESTS / t).exists()}
+    assert stale == {}, "TESTED_IN lists a module that has its own test file now, or is gone"
+
+
+def is_slow(node: ast.FunctionDef) -> bool:
+    return any("slow" in ast.unparse(d) for d in node.decorator_list)
+
+
+def test_every_test_file_has_a_fast_test():
+    """The fast lane (``pytest -m "not slow"``) reaches every module: each test file keeps at least
+    one test under about 2 s."""
+    only_slow = []
+    for path in all_test_files():
+        tree = ast.parse(path.read_text())
+        if any(isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "pytestmark" for t in n.targets)
+               and "slow" in ast.unparse(n.value) for n in tree.body):
+            only_slow.append(str(path.relative_to(TESTS)))
+            continue
+        tests = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
+        imported = any(isinstance(n, ast.ImportFrom) and any(a.name.startswith("test_") for a in n.names)
+                       for n in tree.body)
+        if tests and all(is_slow(n) for n in tests) or not tests and not imported:
+            only_slow.append(str(path.relative_to(TESTS)))
+    assert only_slow == []

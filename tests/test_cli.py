@@ -1,10 +1,15 @@
-"""The command line end to end: help, errors, runs on synthetic data and real CIFAR-10."""
+"""The command line end to end: help, errors, runs on synthetic data and real CIFAR-10, options beside
+--resume, and the light commands' imports."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 
-from conftest import TINY, cifar_root, only_run, requires_cifar, requires_weights
+import pytest
+import torch
+from helpers import TINY, cifar_root, only_run, requires_cifar, requires_weights
 
 from bench.store import read_json, read_jsonl
 
@@ -44,6 +49,7 @@ def test_missing_cifar_says_where_it_looked(cli, tmp_path):
     assert "Traceback" not in out
 
 
+@pytest.mark.slow
 def test_synthetic_run_end_to_end(cli, results_dir):
     out = cli("run", "--models", "gan", "--dataset", "synthetic:256", "--budget", "12steps",
               "--batch-size", "16", "--seeds", "2", "--log-every", "4", *TINY).output
@@ -82,6 +88,7 @@ def bench_register_models(register):
 '''
 
 
+@pytest.mark.slow
 def test_failing_and_diverging_variants_do_not_sink_the_others(cli, tmp_path, results_dir):
     plugin = tmp_path / "failing.py"
     plugin.write_text(textwrap.dedent(FAILING_PLUGIN))
@@ -97,6 +104,7 @@ def test_failing_and_diverging_variants_do_not_sink_the_others(cli, tmp_path, re
     assert (only_run(results_dir) / "trials" / "boom-s0" / "error.txt").exists()
 
 
+@pytest.mark.slow
 @requires_cifar
 @requires_weights
 def test_cifar10_subset_run_end_to_end(cli, results_dir, tmp_path, monkeypatch):
@@ -145,7 +153,6 @@ def test_unknown_eval_ref_split(cli, tmp_path, results_dir):
 
 
 def test_device_errors(cli, results_dir):
-    import torch
 
     if not torch.cuda.is_available():
         out = cli("run", "--models", "gan", "--dataset", "synthetic:64", *TINY, "--device", "cuda",
@@ -155,3 +162,35 @@ def test_device_errors(cli, results_dir):
               expect_exit=1).output
     assert "use auto, cpu, cuda or cuda:N" in out
     assert not results_dir.exists()
+
+
+
+SYNTH = ["--dataset", "synthetic:128", "--budget", "4steps", "--batch-size", "16", "--log-every", "2",
+         "--no-progress"]
+
+
+@pytest.mark.slow
+def test_resume_refuses_options_it_would_ignore(cli, tmp_path, results_dir):
+    cli("run", "--models", "gan", *SYNTH, *TINY)
+    run = only_run(results_dir)
+    out = cli("run", "--resume", run, "--budget", "8steps", "--seeds", "2", expect_exit=2).output
+    assert "does not take --budget, --seeds" in out and "start a new run" in out
+    out = cli("run", "--models", "gan", *SYNTH, *TINY, "--retry-failed", expect_exit=2).output
+    assert "--retry-failed needs --resume" in out
+
+
+
+def _imported_after(statement: str) -> set[str]:
+    code = (f"import sys; {statement}; heavy = ('torch', 'ray', 'torch_fidelity', 'matplotlib', 'pandas'); "
+            "print(','.join(m for m in heavy if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return set(filter(None, result.stdout.strip().split(",")))
+
+
+def test_the_light_commands_import_only_what_they_use():
+    """`bench --help` loads none of the heavy packages; the results store none; the report path
+    its tables and plots (pandas, matplotlib) but no torch, Ray or torch-fidelity."""
+    assert _imported_after("from bench.cli import main") == set()
+    assert _imported_after("import bench.store, bench.store.retire") == set()
+    assert _imported_after("import bench.report") <= {"pandas", "matplotlib"}

@@ -6,7 +6,7 @@ import pytest
 import torch
 from bench_plugins.gan import GAN, GANConfig
 from bench_plugins.vae import VAE, VAEConfig
-from conftest import train_settings
+from helpers import train_settings
 
 from bench.config import RunConfig
 from bench.data.batches import DeviceBatches
@@ -139,11 +139,20 @@ def test_bad_ema_settings_are_one_line_errors_before_training(tmp_path):
                               eval_samples=0))
     plugin = tmp_path / "plain.py"
     plugin.write_text(
-        "from bench import hookimpl\n"
-        "from test_ema import NoImageNetworks\n"
+        "import torch\n"
+        "from bench import Variant, hookimpl\n"
+        "class Plain(Variant):\n"  # NoImageNetworks, as a third party would write it
+        "    family = 'gan'\n"
+        "    def build(self):\n"
+        "        self.networks = {'g': torch.nn.Linear(1, 1)}\n"
+        "        self.optimizers = {'g': torch.optim.SGD(self.networks['g'].parameters(), 0.1)}\n"
+        "    def train_step(self, batch):\n"
+        "        return {}\n"
+        "    def sample(self, n, generator=None):\n"
+        "        return torch.zeros(n, 3, 32, 32)\n"
         "@hookimpl\n"
         "def bench_register_models(register):\n"
-        "    register('plain', NoImageNetworks)\n"
+        "    register('plain', Plain)\n"
     )
     with pytest.raises(RunError, match="model 'plain' declares no image_networks"):
         prepare_run(RunConfig(models=["plain"], dataset="synthetic:64", budget="1step", batch_size=16,

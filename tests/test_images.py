@@ -25,6 +25,7 @@ def test_grids_equal_torchvisions(tmp_path, n, nrow, padding, pad_value):
     assert ours.shape == theirs.shape and (ours == theirs).all()
 
 
+@pytest.mark.slow
 def test_the_run_path_does_not_import_torchvision():
     import subprocess
     import sys

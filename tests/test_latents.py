@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import plugins
 from PIL import Image
-from test_report import make_run, read_md
+from run_folders import make_run, read_md
 from torch import nn
-from variant_checks import one_thread, plugins  # noqa: F401  (one_thread: an autouse fixture)
 
 from bench import Variant
 from bench.config import RunConfig
@@ -30,10 +30,18 @@ from bench.latents import (
     slerp,
 )
 from bench.report import build_report
+from bench.testing.contract import one_thread
 from bench.trial import RunContext, TrialSpec, run_trial
 
 RES, LATENT = 16, 16
 
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny networks: one thread is as fast, and far faster when the cores are busy."""
+    with one_thread():
+        yield
 
 def make(name: str, seed: int = 0):
     cls = plugins().models.get(name).obj
@@ -213,6 +221,7 @@ def test_a_trial_saves_the_pictures_and_survives_a_failing_one(tmp_path, monkeyp
 
 
 # -- in the report -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_report_shows_the_pictures_when_trials_have_them(tmp_path):
     run = make_run(tmp_path, seeds=(0,))
     build_report([run])

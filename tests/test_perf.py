@@ -40,6 +40,7 @@ def test_dataloader_baseline_delivers_normalised_batches(cifar_like_folder, monk
     assert all(-1 <= x.min() and x.max() <= 1 for x in batches)
 
 
+@pytest.mark.slow
 def test_measure_runs_every_comparison_and_counts_the_same_work(cifar_like_folder):
     folder = cifar_like_folder / "cifar10" / "train"
     result = perf.measure(["gan", "vae"], f"imagefolder:{folder}", torch.device("cpu"), loader_folder=folder,
@@ -59,7 +60,7 @@ def test_measure_runs_every_comparison_and_counts_the_same_work(cifar_like_folde
         assert m["mfu"] == pytest.approx(m["flops_per_s"] / max(result["peaks"].values()))
         assert "aten::" in result["profiles"][name]["table"]
     # The FLOPs per image are the trainer's own count (its first step runs under the same counter).
-    from conftest import train_settings
+    from helpers import train_settings
 
     from bench.flops import CountFlops
     from bench.trainer import apply_settings, make_batches
@@ -87,6 +88,7 @@ def test_bad_input_is_one_clear_line_before_any_measurement(option, capsys, tmp_
     assert ("unknown model" in err) if option != "--data-dir" else ("point --data-dir" in err)
 
 
+@pytest.mark.slow
 def test_evaluation_costs_are_measured_side_by_side():
     """FID from statistics: both sides timed on the same statistics, and they agree."""
     from bench import perf_evaluation

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from conftest import TINY, only_run
+from helpers import TINY, only_run
 
 from bench.config import RunConfig
 from bench.plan import estimate
@@ -13,6 +13,7 @@ from bench.run import prepare_run
 from bench.store import read_json
 
 
+@pytest.mark.slow
 def test_bench_run_prints_its_plan_and_records_it(cli, results_dir):
     out = cli("run", "--models", "gan", "--dataset", "synthetic:128", "--budget", "6steps",
               "--batch-size", "16", "--seeds", "2", "--no-progress", *TINY).output

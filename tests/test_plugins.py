@@ -1,12 +1,13 @@
-"""Plugin loading from the three sources, and registration errors."""
+"""bench.plugins and bench.registry: loading from the three sources, registration errors, and what a
+plugin author meets (a plugin that registers nothing, a missing plugin file)."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import inspect
-import textwrap
 
 import pytest
+from helpers import SYNTH_RUN, TINY, write_plugin
 
 from bench import hookspecs
 from bench.plugins import load_plugins
@@ -39,12 +40,6 @@ class Tiny(Variant):
 def bench_register_models(register):
     register("{name}", Tiny)
 '''
-
-
-def write_plugin(tmp_path, filename, text):
-    path = tmp_path / filename
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 def test_builtins_load_without_failures():
@@ -174,3 +169,28 @@ def test_every_hook_is_documented():
         assert getattr(hookspecs, name).__doc__, name
         assert name in readme, f"README does not document hook {name}"
 
+
+
+def test_a_plugin_that_registers_nothing_is_named(cli, tmp_path, results_dir):
+    plugin = write_plugin(tmp_path, "forgot.py", '''
+        from bench_plugins.gan import GAN
+
+        class Mine(GAN):
+            pass
+
+        def bench_register_models(register):  # no @hookimpl: pluggy never calls it
+            register("mine", Mine)
+    ''')
+    out = cli("run", "--plugin", plugin, "--models", "mine", *SYNTH_RUN, *TINY, expect_exit=1).output
+    assert "unknown model(s): mine" in out
+    assert f"plugin '{plugin}'" in out and "registered nothing" in out and "@bench.hookimpl" in out
+    assert not results_dir.exists()
+    listed = cli("list", "--plugin", plugin).output
+    assert "registered nothing" in listed
+
+
+def test_a_missing_plugin_file_is_an_error_before_training(cli, tmp_path, results_dir):
+    missing = tmp_path / "nope.py"
+    out = cli("run", "--plugin", missing, "--models", "gan", *SYNTH_RUN, *TINY, expect_exit=1).output
+    assert f"--plugin {missing}: no such file" in out and "Traceback" not in out
+    assert not results_dir.exists()

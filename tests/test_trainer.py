@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from bench_plugins.gan import GAN, GANConfig
-from conftest import train_settings
+from helpers import train_settings
 
 from bench.data.batches import DeviceBatches
 from bench.data.synthetic import synthetic_images
@@ -30,6 +30,7 @@ def make_trainer(tmp_path, budget, seed=0, **settings):
                    tmp_path, progress=False)
 
 
+@pytest.mark.slow
 def test_steps_budget_runs_exactly(tmp_path):
     trainer = make_trainer(tmp_path, "100steps", log_every=7)
     usage = trainer.run()
@@ -47,11 +48,13 @@ def test_images_and_flops_budgets(tmp_path):
     assert usage.steps in (10, 11)  # rounding of the printed amount
 
 
+@pytest.mark.slow
 def test_time_budget_stops_within_ten_percent(tmp_path):
     usage = make_trainer(tmp_path, "20s", log_every=5).run()
     assert 20.0 <= usage.seconds <= 22.0
 
 
+@pytest.mark.slow
 def test_same_seed_same_losses(tmp_path):
     a = make_trainer(tmp_path / "a", "20steps", log_every=5)
     b = make_trainer(tmp_path / "b", "20steps", log_every=5)
@@ -63,6 +66,7 @@ def test_same_seed_same_losses(tmp_path):
     assert strip(read_jsonl(tmp_path / "c" / "log.jsonl")) != strip(read_jsonl(tmp_path / "a" / "log.jsonl"))
 
 
+@pytest.mark.slow
 def test_checkpoint_resume_is_exact(tmp_path):
     """Stopping at a checkpoint and resuming gives the same losses as one straight run."""
     straight = make_trainer(tmp_path / "straight", "30steps", log_every=5)
@@ -98,6 +102,7 @@ def test_nan_loss_stops_the_trial_at_its_step(tmp_path):
     assert trainer.usage.steps == 20  # found at the next logging interval, no per-step sync
 
 
+@pytest.mark.slow
 def test_interrupted_cli_run_resumes_to_the_same_step_count(tmp_path):
     """Kill a real `bench run` mid-trial, resume it, and end at exactly the budget."""
     results = tmp_path / "results"
@@ -219,6 +224,7 @@ def test_cuda_layout_and_fused_adam_train_like_the_defaults_on_cpu(tmp_path, mon
     torch.testing.assert_close(params, base_params, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_torch_compile_path_trains_like_eager_on_cpu(tmp_path):
     """--compile (inductor, C++ on the CPU) trains the same three steps as eager mode."""
     _, _, eager, _ = _three_steps(tmp_path / "eager")

@@ -1,6 +1,12 @@
-"""A trial is (model, options, seed): two settings of one model share a run folder."""
+"""bench.trial: a trial is (model, options, seed); a diverged trial keeps its last finite state; a failing
+metric costs the trial nothing."""
 
 from __future__ import annotations
+
+import json
+
+import torch
+from helpers import SYNTH_RUN, TINY, only_run, write_plugin
 
 from bench.config import RunConfig
 from bench.executors import make_executor
@@ -34,3 +40,64 @@ def test_two_settings_of_one_model_in_one_run_folder(tmp_path):
     # a second pass finds both finished and trains nothing
     assert make_executor("local").execute(ctx, trials) == statuses
     assert len(read_jsonl(ctx.directory / "metrics.jsonl")) == 2
+
+
+
+EXPLODES = '''
+from bench_plugins.gan import GAN
+from bench import hookimpl
+
+class Explodes(GAN):
+    """Its generator loss turns NaN at step 7."""
+
+    steps = 0
+
+    def train_step(self, batch):
+        losses = super().train_step(batch)
+        self.steps += 1
+        if self.steps >= 7:
+            losses["loss_g"] = losses["loss_g"] * float("nan")
+        return losses
+
+@hookimpl
+def bench_register_models(register):
+    register("explodes", Explodes)
+'''
+
+
+def test_a_diverged_trial_names_loss_and_step_and_keeps_its_last_finite_state(cli, tmp_path, results_dir):
+    plugin = write_plugin(tmp_path, "explodes.py", EXPLODES)
+    out = cli("run", "--plugin", plugin, "--models", "explodes", "--dataset", "synthetic:128",
+              "--budget", "20steps", "--batch-size", "16", "--log-every", "2", "--checkpoint-every", "4steps",
+              "--set", "explodes.width=8", "--set", "explodes.latent=16", "--eval-samples", "0",
+              "--no-progress", expect_exit=3).output
+    assert "bench: trial explodes-s0 diverged: loss_g became NaN or infinite at step 7" in out
+    run = only_run(results_dir)
+    trial = run / "trials" / "explodes-s0"
+    (row,) = read_jsonl(run / "metrics.jsonl")
+    assert row["status"] == "diverged" and row["step"] == 7
+    assert "from its last finite step, 4" in row["message"]
+    assert (trial / "samples.png").stat().st_size > 0
+    state = torch.load(trial / "checkpoint.pt", weights_only=True)
+    assert state["usage"]["steps"] == 4  # the checkpoint before the NaN, not after it
+    finite = [torch.isfinite(v).all() for net in state["variant"]["networks"].values() for v in net.values()
+              if v.is_floating_point()]
+    assert all(finite)
+
+
+def test_metrics_errors_do_not_cost_the_trial(cli, tmp_path, results_dir):
+    plugin = write_plugin(tmp_path, "badmetric.py", '''
+        from bench import Column, Metric, hookimpl
+
+        def broken(ctx):
+            raise ValueError("no luck")
+
+        @hookimpl
+        def bench_register_metrics(register):
+            register("broken", Metric(broken, (Column("broken_value", "broken value"),), needs="nothing"))
+    ''')
+    cli("run", "--plugin", plugin, "--models", "gan", *SYNTH_RUN, *TINY)
+    (row,) = read_jsonl(only_run(results_dir) / "metrics.jsonl")
+    assert row["status"] == "completed" and row["broken_value"] is None
+    assert row["metric_errors"] == {"broken": "ValueError: no luck"}
+    json.dumps(row)

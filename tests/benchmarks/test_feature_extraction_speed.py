@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import UInt8Images, cifar_root, requires_cifar, requires_weights
+from helpers import cifar_root, requires_cifar, requires_weights, uint8_dataset
 
 from bench.data import DatasetRequest
 from bench.data.cifar10 import load_cifar10
@@ -35,7 +35,7 @@ def test_calculate_metrics(benchmark, images):
 
     def run():
         return torch_fidelity.calculate_metrics(
-            input1=UInt8Images(train), input2=UInt8Images(test), fid=True, verbose=False,
+            input1=uint8_dataset(train), input2=uint8_dataset(test), fid=True, verbose=False,
             feature_extractor_weights_path=os.environ["BENCH_FID_WEIGHTS"], cuda=False,
         )["frechet_inception_distance"]
 

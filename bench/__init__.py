@@ -3,6 +3,7 @@
 A plugin needs only::
 
     from bench import hookimpl, Variant          # a model
+    from bench import LUCIC_SHARED, LogUniform   # ... and the search space `bench sweep` draws from
     from bench import hookimpl, Metric, Column   # a metric
 
 ``Variant`` (which needs torch) is imported on first use, so that torch-free parts of bench
@@ -12,7 +13,10 @@ A plugin needs only::
 from bench.hookspecs import hookimpl
 
 __version__ = "0.2.0"
-__all__ = ["Column", "Metric", "Variant", "hookimpl", "__version__"]
+# search-space distributions and the shared ranges (bench.space: standard library only)
+SPACE = ("Distribution", "LogUniform", "Uniform", "IntUniform", "Categorical", "LUCIC_SHARED",
+         "LUCIC_DISC_STEPS", "LUCIC_PENALTY_WEIGHT")
+__all__ = ["Column", "Metric", "Variant", "hookimpl", "__version__", *SPACE]
 
 
 def __getattr__(name: str):
@@ -24,6 +28,10 @@ def __getattr__(name: str):
         from bench.metric import Metric
 
         return Metric
+    if name in SPACE:
+        import bench.space
+
+        return getattr(bench.space, name)
     if name == "Column":
         from bench.store.columns import Column
 

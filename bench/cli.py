@@ -87,7 +87,7 @@ def list_command(plugin_files, search_model):
 
 
 def _print_search_space(plugins, model: str) -> None:
-    from bench.sweep.space import describe, space_of
+    from bench.space import describe, space_of
 
     if model not in plugins.models.names():
         raise click.ClickException(f"unknown model {model!r}; known: {', '.join(plugins.models.names())}")

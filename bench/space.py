@@ -1,4 +1,9 @@
-"""Search spaces for the equal-budget study (Lucic et al. 2018, "Are GANs Created Equal? A
+"""Search spaces: what a variant declares worth searching, and the draws of ``bench sweep``.
+
+Model data, so it sits low (standard library only; Optuna is imported when a draw is made) and
+plugins import its names from ``bench`` itself (``from bench import LUCIC_SHARED, LogUniform``).
+
+Search spaces for the equal-budget study (Lucic et al. 2018, "Are GANs Created Equal? A
 Large-Scale Study", arXiv:1711.10337): random search, the same number of draws per variant.
 
 A variant declares what is worth searching as a class attribute mapping fields of its Config

@@ -50,7 +50,7 @@ class Variant(abc.ABC):
     # The networks whose weights the evaluated images come from: the generator/decoder, and for
     # encoder variants the encoder ``reconstruct`` uses. ``--ema`` keeps averages of exactly these.
     image_networks: ClassVar[tuple[str, ...]] = ()
-    # Config field -> distribution (bench.sweep.space) that `bench sweep` draws from; the fields
+    # Config field -> distribution (bench.space) that `bench sweep` draws from; the fields
     # left out stay at their defaults. Empty: the variant cannot be swept without --space-override.
     search_space: ClassVar[dict] = {}
 
@@ -126,6 +126,14 @@ class Variant(abc.ABC):
         """Adam with the fused kernel (one launch for all parameters) on CUDA, where per-
         parameter launches would cost more than the update itself; torch's default elsewhere."""
         return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused_adam(self.device))
+
+    def adam_per_network(self, names=None) -> dict[str, torch.optim.Adam]:
+        """One ``adam`` per network (or per network in ``names``, in that order), each with the
+        config's ``lr`` and ``(beta1, beta2)``: the optimizers of a variant whose networks all
+        train alike."""
+        cfg = self.config
+        return {name: self.adam(self.networks[name].parameters(), cfg.lr, (cfg.beta1, cfg.beta2))
+                for name in (names if names is not None else self.networks)}
 
     def to_channels_last(self) -> Variant:
         """Store every network's convolution weights as NHWC (channels_last): the layout the

@@ -71,10 +71,9 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from bench import hookimpl
+from bench import LUCIC_SHARED, LogUniform, hookimpl
 from bench.autoencoder import CodeAutoencoder
 from bench.nets import BackboneConfig, ConvEncoder, Decoder, LatentDiscriminator
-from bench.sweep.space import LUCIC_SHARED, LogUniform
 
 ADV_LOSSES = ("logit", "nonsaturating")
 NETWORKS = ("encoder", "generator", "discriminator", "code_discriminator")  # Algorithm 1's order
@@ -95,7 +94,7 @@ class AlphaGAN(CodeAutoencoder):
 
     family = "hybrid"
     Config = AlphaGANConfig
-    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.sweep.space)
+    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.space)
     search_space = {**LUCIC_SHARED, "recon_weight": LogUniform(1.0, 100.0)}
     image_networks = ("encoder", "generator")  # sample() uses G, reconstruct() G(E(x))
 
@@ -115,10 +114,7 @@ class AlphaGAN(CodeAutoencoder):
             "discriminator": ConvEncoder(resolution, 1, cfg.width, norm="batch"),
             "code_discriminator": LatentDiscriminator(cfg.latent, cfg.hidden),
         }
-        self.optimizers = {
-            name: self.adam(self.networks[name].parameters(), cfg.lr, (cfg.beta1, cfg.beta2))
-            for name in NETWORKS
-        }
+        self.optimizers = self.adam_per_network(NETWORKS)
 
     def adversarial_term(self, logits: torch.Tensor) -> torch.Tensor:
         """A(l) for the side that wants its input called real: -mean(l) ("logit", Algorithm 1's

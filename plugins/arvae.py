@@ -34,10 +34,9 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from bench import hookimpl
+from bench import LUCIC_SHARED, hookimpl
 from bench.autoencoder import GaussianAutoencoder, gaussian_nll, kl_standard_normal
 from bench.nets import BackboneConfig, LatentDiscriminator
-from bench.sweep.space import LUCIC_SHARED
 
 
 @dataclasses.dataclass
@@ -58,7 +57,7 @@ class ARVAE(GaussianAutoencoder):
 
     family = "hybrid"
     Config = ARVAEConfig
-    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.sweep.space)
+    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.space)
     search_space = {**LUCIC_SHARED, "adv_lr": LUCIC_SHARED["lr"], "adv_beta1": LUCIC_SHARED["beta1"]}
 
     def build(self) -> None:

@@ -54,10 +54,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench import hookimpl
+from bench import LUCIC_SHARED, hookimpl
 from bench.autoencoder import LOGVAR_RANGE, CodeAutoencoder
 from bench.nets import BackboneConfig, ConvEncoder, Decoder, dcgan_init
-from bench.sweep.space import LUCIC_SHARED
 
 ENCODERS = ("deterministic", "gaussian")
 D_NORMS = ("none", "batch", "spectral")
@@ -126,7 +125,7 @@ class BiGAN(CodeAutoencoder):
 
     family = "hybrid"
     Config = BiGANConfig
-    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.sweep.space)
+    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.space)
     search_space = {**LUCIC_SHARED}
     image_networks = ("encoder", "generator")  # sample() uses G, reconstruct() E and G
     # each loss and the networks it trains
@@ -149,10 +148,7 @@ class BiGAN(CodeAutoencoder):
             "discriminator": JointDiscriminator(resolution, cfg.latent, cfg.width, cfg.d_norm,
                                                 cfg.input_dropout, cfg.dropout),
         }
-        self.optimizers = {
-            name: self.adam(net.parameters(), cfg.lr, (cfg.beta1, cfg.beta2))
-            for name, net in self.networks.items()
-        }
+        self.optimizers = self.adam_per_network()
 
     # -- the pieces, in the networks' current mode, graph attached ---------------------------
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

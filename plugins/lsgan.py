@@ -28,7 +28,7 @@ Differences from the paper, to fit the shared backbone: the DCGAN networks of ``
 instead of the paper's scene architecture (section 3.3); z ~ N(0, I) as every bench variant
 (the authors' code draws U(-1, 1)); means over the batch (the authors' code sums
 ``tf.nn.l2_loss`` over it, a scale Adam mostly ignores). As in the authors' code, the G step
-scores the same G(z) the D step saw (``GAN.train_step``), against the updated D.
+scores the same G(z) the D step saw (``bench.adversarial.AlternatingGAN``), against the updated D.
 """
 
 from __future__ import annotations
@@ -36,11 +36,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from bench_plugins.gan import GAN
-
-from bench import hookimpl
-from bench.nets import BackboneConfig, ConvEncoder, Decoder
-from bench.sweep.space import LUCIC_SHARED
+from bench import LUCIC_SHARED, hookimpl
+from bench.adversarial import AlternatingGAN
+from bench.nets import BackboneConfig
 
 # coding -> (a, b, c): the fake label, the real label, the value G wants D to give its fakes
 CODINGS = {"binary": (0.0, 1.0, 1.0), "pearson": (-1.0, 1.0, 0.0)}
@@ -54,11 +52,11 @@ class LSGANConfig(BackboneConfig):
     beta2: float = 0.999
 
 
-class LSGAN(GAN):
+class LSGAN(AlternatingGAN):
     """DCGAN's step (one D step, then one G step per batch) with the least-squares losses."""
 
     Config = LSGANConfig
-    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.sweep.space)
+    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.space)
     search_space = {**LUCIC_SHARED}
 
     def build(self) -> None:
@@ -69,15 +67,7 @@ class LSGAN(GAN):
             raise ValueError(f"lsgan: need lr > 0 and betas in [0, 1), got {cfg.lr}, "
                              f"({cfg.beta1}, {cfg.beta2})")
         self.a, self.b, self.c = CODINGS[cfg.coding]
-        resolution = self.image_shape[-1]
-        self.networks = {
-            "generator": Decoder(resolution, cfg.latent, cfg.width),
-            "discriminator": ConvEncoder(resolution, 1, cfg.width, norm="batch"),
-        }
-        self.optimizers = {
-            name: self.adam(net.parameters(), cfg.lr, (cfg.beta1, cfg.beta2))
-            for name, net in self.networks.items()
-        }
+        self.build_players(norm="batch")
 
     # float(): the losses in float32 whatever the autocast dtype of D's output.
     def discriminator_loss(self, real_logits, fake_logits):

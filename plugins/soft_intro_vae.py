@@ -70,10 +70,9 @@ import dataclasses
 
 import torch
 
-from bench import hookimpl
+from bench import LUCIC_SHARED, LogUniform, hookimpl
 from bench.autoencoder import GaussianAutoencoder, kl_standard_normal
 from bench.nets import BackboneConfig
-from bench.sweep.space import LUCIC_SHARED, LogUniform
 
 
 def rec_error(target: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
@@ -103,7 +102,7 @@ class SoftIntroVAE(GaussianAutoencoder):
 
     family = "hybrid"
     Config = SoftIntroVAEConfig
-    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.sweep.space)
+    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.space)
     search_space = {**LUCIC_SHARED, "beta_neg": LogUniform(16.0, 1024.0)}
     image_networks = ("encoder", "decoder")
 
@@ -114,10 +113,7 @@ class SoftIntroVAE(GaussianAutoencoder):
             raise ValueError(f"soft-intro-vae: need beta_rec, beta_kl, beta_neg, gamma_r >= 0 and lr > 0, "
                              f"got {weights}, lr {cfg.lr}")
         self.networks = {"encoder": self.make_encoder(), "decoder": self.make_decoder()}
-        self.optimizers = {
-            name: self.adam(net.parameters(), cfg.lr, (cfg.beta1, cfg.beta2))
-            for name, net in self.networks.items()
-        }
+        self.optimizers = self.adam_per_network()
         c, h, w = self.image_shape
         self.scale = 1.0 / (c * h * w)  # s: the ELBO per input dimension
 

@@ -30,10 +30,9 @@ import dataclasses
 
 import torch
 
-from bench import hookimpl
+from bench import LUCIC_SHARED, LogUniform, hookimpl
 from bench.autoencoder import GaussianAutoencoder, gaussian_nll, kl_standard_normal
 from bench.nets import BackboneConfig
-from bench.sweep.space import LUCIC_SHARED, LogUniform
 
 
 @dataclasses.dataclass
@@ -50,7 +49,7 @@ class VAE(GaussianAutoencoder):
 
     family = "vae"
     Config = VAEConfig
-    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.sweep.space)
+    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.space)
     search_space = {**LUCIC_SHARED, "beta": LogUniform(0.1, 10.0)}
 
     def build(self) -> None:
@@ -58,10 +57,7 @@ class VAE(GaussianAutoencoder):
         if cfg.sigma <= 0 or cfg.beta < 0:
             raise ValueError(f"vae: need sigma > 0 and beta >= 0, got {cfg.sigma}, {cfg.beta}")
         self.networks = {"encoder": self.make_encoder(), "decoder": self.make_decoder()}
-        self.optimizers = {
-            name: self.adam(net.parameters(), cfg.lr, (cfg.beta1, cfg.beta2))
-            for name, net in self.networks.items()
-        }
+        self.optimizers = self.adam_per_network()
 
     def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-image loss terms on one batch, still attached to the graph."""

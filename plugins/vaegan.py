@@ -58,10 +58,9 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from bench import hookimpl
+from bench import LUCIC_SHARED, LogUniform, hookimpl
 from bench.autoencoder import GaussianAutoencoder, kl_standard_normal
 from bench.nets import BackboneConfig, ConvEncoder
-from bench.sweep.space import LUCIC_SHARED, LogUniform
 
 FAKES = ("both", "prior", "recon")
 
@@ -84,7 +83,7 @@ class VAEGAN(GaussianAutoencoder):
 
     family = "hybrid"
     Config = VAEGANConfig
-    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.sweep.space)
+    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.space)
     search_space = {**LUCIC_SHARED, "gamma": LogUniform(1e-6, 1.0)}
 
     def build(self) -> None:
@@ -98,10 +97,7 @@ class VAEGAN(GaussianAutoencoder):
             "decoder": self.make_decoder(),
             "discriminator": ConvEncoder(self.image_shape[-1], 1, cfg.width, norm="batch"),
         }
-        self.optimizers = {
-            name: self.adam(net.parameters(), cfg.lr, (cfg.beta1, cfg.beta2))
-            for name, net in self.networks.items()
-        }
+        self.optimizers = self.adam_per_network()
 
     def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """One forward pass; the three networks' losses and their terms (graph attached).

@@ -47,10 +47,9 @@ import dataclasses
 
 import torch
 
-from bench import hookimpl
+from bench import LUCIC_SHARED, LogUniform, hookimpl
 from bench.autoencoder import CodeAutoencoder
 from bench.nets import BackboneConfig, ConvEncoder, Decoder
-from bench.sweep.space import LUCIC_SHARED, LogUniform
 
 IMQ_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)  # multiples of C = 2 d_z sigma_z^2 (authors' code)
 
@@ -100,7 +99,7 @@ class WAE(CodeAutoencoder):
 
     family = "vae"
     Config = WAEConfig
-    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.sweep.space)
+    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.space)
     search_space = {**LUCIC_SHARED, "lam": LogUniform(1.0, 1000.0)}
     image_networks = ("encoder", "decoder")  # sample() uses the decoder, reconstruct() both
     generator_network = "decoder"
@@ -116,10 +115,7 @@ class WAE(CodeAutoencoder):
             "encoder": ConvEncoder(resolution, cfg.latent, cfg.width, norm="batch"),
             "decoder": Decoder(resolution, cfg.latent, cfg.width),
         }
-        self.optimizers = {
-            name: self.adam(net.parameters(), cfg.lr, (cfg.beta1, cfg.beta2))
-            for name, net in self.networks.items()
-        }
+        self.optimizers = self.adam_per_network()
 
     def code(self, x: torch.Tensor) -> torch.Tensor:
         """The codes Q(x), float32 ``[B, latent]``, in the networks' current mode, graph attached."""

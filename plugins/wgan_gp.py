@@ -53,9 +53,9 @@ from typing import Literal
 
 import torch
 
-from bench import Variant, hookimpl
-from bench.nets import BackboneConfig, ConvEncoder, Decoder
-from bench.sweep.space import LUCIC_DISC_STEPS, LUCIC_PENALTY_WEIGHT, LUCIC_SHARED
+from bench import LUCIC_DISC_STEPS, LUCIC_PENALTY_WEIGHT, LUCIC_SHARED, hookimpl
+from bench.adversarial import Adversarial
+from bench.nets import BackboneConfig
 
 REAL_BATCHES = ("reuse", "split")
 
@@ -70,14 +70,13 @@ class WGANGPConfig(BackboneConfig):
     beta2: float = 0.9
 
 
-class WGANGP(Variant):
+class WGANGP(Adversarial):
     """WGAN-GP: ``n_critic`` critic steps, then one generator step, per batch."""
 
-    family = "gan"
     Config = WGANGPConfig
-    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.sweep.space)
+    discriminator = "critic"
+    # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.space)
     search_space = {**LUCIC_SHARED, "n_critic": LUCIC_DISC_STEPS, "gp_weight": LUCIC_PENALTY_WEIGHT}
-    image_networks = ("generator",)
 
     def build(self) -> None:
         cfg = self.config
@@ -90,15 +89,7 @@ class WGANGP(Variant):
         if cfg.lr <= 0 or not (0 <= cfg.beta1 < 1 and 0 <= cfg.beta2 < 1):
             raise ValueError(f"wgan-gp: need lr > 0 and betas in [0, 1), got {cfg.lr}, "
                              f"({cfg.beta1}, {cfg.beta2})")
-        resolution = self.image_shape[-1]
-        self.networks = {
-            "generator": Decoder(resolution, cfg.latent, cfg.width),
-            "critic": ConvEncoder(resolution, 1, cfg.width, norm="none"),
-        }
-        self.optimizers = {
-            name: self.adam(net.parameters(), cfg.lr, (cfg.beta1, cfg.beta2))
-            for name, net in self.networks.items()
-        }
+        self.build_players(norm="none")  # no batch norm: the penalty is per sample
 
     def critic_batches(self, batch: torch.Tensor) -> list[torch.Tensor]:
         """The real images of each of the ``n_critic`` critic steps (see ``real_batch``)."""
@@ -159,18 +150,6 @@ class WGANGP(Variant):
         n = len(reals)
         return {"loss_critic": totals["critic"] / n, "wasserstein": totals["wasserstein"] / n,
                 "gradient_penalty": totals["gradient_penalty"] / n, "loss_g": loss_g.detach()}
-
-    def sample(self, n, generator=None):
-        G = self.networks["generator"]
-        return self.eval_in_chunks(
-            ["generator"], lambda i, m: G(self.latent(m, self.config.latent, generator)).float(), n
-        )
-
-    def decode(self, z):
-        """Images for the latents ``z`` ``[n, latent]`` (float [-1, 1], ``[n, 3, H, W]``): G in eval
-        mode, as ``sample``."""
-        G, z = self.networks["generator"], z.to(self.device)
-        return self.eval_in_chunks(["generator"], lambda i, m: G(z[i : i + m]).float(), len(z))
 
 
 @hookimpl

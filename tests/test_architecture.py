@@ -124,6 +124,31 @@ def test_imports_go_downward(prefix, forbidden):
     assert upward == []
 
 
+def plugin_imports(path: Path) -> list[str]:
+    """The modules a plugin file imports (anywhere in it, ``from x import y`` as ``x``)."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append(node.module)
+    return out
+
+
+PLUGIN_FILES = sorted([*(ROOT.parent / "plugins").glob("*.py"), *(ROOT.parent / "examples").rglob("*.py")])
+
+
+@pytest.mark.parametrize("path", PLUGIN_FILES, ids=[p.name if p.parent.name == "plugins" else
+                                                     f"{p.parent.name}/{p.name}" for p in PLUGIN_FILES])
+def test_plugins_import_only_public_bench(path):
+    """A built-in is written as a third party writes a plugin: from bench's public modules, never
+    from another plugin (``bench_plugins``), the sweep layer or a private module."""
+    bad = [m for m in plugin_imports(path)
+           if m.split(".")[0] == "bench_plugins" or m.startswith("bench.sweep")
+           or (m.split(".")[0] == "bench" and any(part.startswith("_") for part in m.split(".")))]
+    assert bad == []
+
+
 def test_store_report_and_command_line_load_without_torch():
     code = ("import sys, bench.store, bench.store.retire, bench.report, bench.cli, bench.metrics.builtin; "
             "bad = [m for m in ('torch', 'ray', 'torch_fidelity') if m in sys.modules]; "
@@ -154,6 +179,7 @@ REPO = TESTS.parent
 WHOLE = {"test_architecture.py", "plugins/test_builtins.py"}
 # Modules without a test file of their own, and the test file that exercises them.
 TESTED_IN = {
+    "bench/adversarial.py": "plugins/test_gan.py",
     "bench/autoencoder.py": "plugins/test_vae.py",
     "bench/checkpoint.py": "test_run.py",
     "bench/flops.py": "test_trainer.py",
@@ -191,6 +217,7 @@ TESTED_IN = {
     "bench/store/status.py": "test_trial.py",
     "bench/store/sweep.py": "sweep/test_run.py",
     "bench/sweep/protocol.py": "test_config.py",
+    "bench/sweep/space.py": "test_space.py",
     "bench/sweep/study.py": "sweep/test_run.py",
 }
 

@@ -12,7 +12,7 @@ from typing import Literal
 
 import pytest
 
-from bench.sweep.space import (
+from bench.space import (
     LUCIC_DISC_STEPS,
     LUCIC_PENALTY_WEIGHT,
     LUCIC_SHARED,
@@ -406,7 +406,7 @@ def test_sampler_seed():
 def test_stable_across_processes_and_import_light():
     """sampler_seed does not use Python's salted hash(), and importing the sweep modules pulls
     in neither optuna nor torch."""
-    code = ("import sys, bench.sweep, bench.sweep.space as s, bench.sweep.expected_best; "
+    code = ("import sys, bench.sweep, bench.space as s, bench.sweep.expected_best; "
             "assert 'optuna' not in sys.modules and 'torch' not in sys.modules, 'heavy import'; "
             "print(s.sampler_seed(7, 'gan'))")
     outs = set()

@@ -3,6 +3,7 @@ Equal? A Large-Scale Study", arXiv:1711.10337): every variant gets the same numb
 draws from its search space, and results are reported as the expected best score after k draws
 (Dodge et al. 2019, arXiv:1909.03004).
 
-``space`` holds the search spaces and the draws, ``expected_best`` the reporting statistics.
+The search spaces and their draws are model data and live in ``bench.space``; here are the
+study (``run``, ``study``, ``protocol``) and its reporting statistics (``expected_best``).
 Kept import-light: nothing here imports optuna or torch until it is used.
 """

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 from bench.options import option
-from bench.sweep.space import parse_override
+from bench.space import parse_override
 from bench.sweep.study import SAMPLERS
 
 

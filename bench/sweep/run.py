@@ -6,7 +6,7 @@
     open_sweep(directory)                an existing sweep, for ``--resume``
     run_sweep(sweep)                     the search phase, then the final phase
 
-Search: K settings per variant from its declared space (``bench.sweep.space``), each trained
+Search: K settings per variant from its declared space (``bench.space``), each trained
 once (the run's first seed) under the run's budget and evaluated. Final: each variant's best
 setting by FID retrained with S fresh seeds. Every variant thus gets K + S trials of one budget.
 All variants' search trials form one pool for the executor, so a Ray cluster stays busy; a
@@ -25,12 +25,12 @@ from bench.config import RunConfig, RunError
 from bench.executors import make_executor
 from bench.plugins import Plugins
 from bench.run import now, open_run, prepare_run, start_run
+from bench.space import apply_overrides, parse_distribution, space_of
 from bench.store import StoreError, read_manifest, read_status, update_manifest
 from bench.store.rows import read_rows, trial_rows
 from bench.store.status import COMPLETED
 from bench.store.sweep import FINAL, SEARCH, read_sweep, slots, write_sweep
 from bench.sweep.protocol import SweepProtocol
-from bench.sweep.space import apply_overrides, parse_distribution, space_of
 from bench.sweep.study import SAMPLERS, ask_settings, tell
 from bench.trial import RunContext, TrialSpec
 

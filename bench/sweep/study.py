@@ -1,7 +1,7 @@
 """A sweep's Optuna studies, one per variant, in the sweep folder's SQLite database.
 
 Optuna is the sampler and the record, not the scheduler: bench's executors run the trials.
-The random sampler's settings are drawn by ``bench.sweep.space.sample_settings`` (a pure function
+The random sampler's settings are drawn by ``bench.space.sample_settings`` (a pure function
 of the sweep seed, the variant and K) and entered into the study with ``enqueue_trial``, so the
 database holds exactly the settings the sweep trains; TPE asks the study itself, from the
 results told so far. Every finished search trial is told its FID (or FAIL), so tools that read
@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from bench.space import Distribution, sample_settings, sampler_seed
 from bench.store.layout import OPTUNA_FILE
-from bench.sweep.space import Distribution, sample_settings, sampler_seed
 
 SAMPLERS = ("random", "tpe")
 

@@ -13,9 +13,9 @@ from helpers import requires_weights
 
 import bench.run
 from bench.config import RunConfig, RunError
+from bench.space import LogUniform, parse_distribution
 from bench.store import read_json, read_jsonl
 from bench.sweep.run import SweepProtocol, add_search_slots, search_spaces, start_sweep
-from bench.sweep.space import LogUniform, parse_distribution
 from bench.sweep.study import ask_settings
 
 # A tiny but real sweep: 3-step trials of small networks, FID on 8 samples against 16 images.
@@ -98,7 +98,7 @@ def test_bad_sweeps_are_refused_before_anything_is_written(tmp_path):
 
 def test_every_builtin_declares_a_valid_space_with_the_shared_ranges():
     from bench.plugins import load_plugins
-    from bench.sweep.space import LUCIC_SHARED, space_of
+    from bench.space import LUCIC_SHARED, space_of
 
     for entry in load_plugins().models:
         space = space_of(entry.obj)
@@ -185,7 +185,7 @@ def test_a_sweep_killed_mid_search_resumes_to_exactly_k_plus_s_trials(tmp_path):
 PLUGIN = '''
 import dataclasses
 from bench import hookimpl
-from bench.sweep.space import Categorical, LogUniform
+from bench.space import Categorical, LogUniform
 from bench_plugins.gan import GAN, GANConfig
 
 @dataclasses.dataclass

@@ -24,9 +24,8 @@ import torch
 
 # Plugin: ``bench.Variant`` is the contract; ``hookimpl`` marks the function bench calls to
 # register models. The shared backbones keep a comparison with the built-ins fair.
-from bench import Variant, hookimpl
+from bench import LUCIC_SHARED, IntUniform, LogUniform, Variant, hookimpl
 from bench.nets import BackboneConfig, ConvEncoder, Decoder
-from bench.sweep.space import LUCIC_SHARED, IntUniform, LogUniform
 
 
 # Plugin: the options. A dataclass whose every field has a default; subclassing BackboneConfig

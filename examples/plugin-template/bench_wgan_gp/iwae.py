@@ -26,10 +26,9 @@ import math
 
 import torch
 
-from bench import hookimpl
+from bench import LUCIC_SHARED, IntUniform, hookimpl
 from bench.autoencoder import GaussianAutoencoder
 from bench.nets import BackboneConfig
-from bench.sweep.space import LUCIC_SHARED, IntUniform
 
 
 @dataclasses.dataclass

@@ -1,0 +1,86 @@
+"""The two-player base of the GANs: a generator and an image discriminator (or critic) on the
+shared backbone, and the alternating step most of them take.
+
+``Adversarial`` builds G = ``bench.nets.Decoder`` and D = ``bench.nets.ConvEncoder`` (one output,
+raw scores) with one Adam each from the config's ``lr`` and ``(beta1, beta2)``, and gives
+``sample`` and ``decode``; a subclass writes its own ``train_step`` (WGAN-GP's critic steps).
+
+``AlternatingGAN`` adds the step of DCGAN (Radford et al. 2015) and of every GAN that changes only
+the losses (LSGAN, the hinge loss), per batch:
+
+* D step: ``discriminator_loss(D(x), D(G(z)))`` with G(z) detached; D's optimizer steps;
+* G step: ``generator_loss(D(G(z)))`` on the same G(z), scored by the updated D, back-propagated
+  into G's parameters only, so D's gradients stay those of its own loss.
+
+A third-party GAN subclasses one of them and writes its losses.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import ClassVar
+
+from bench.nets import ConvEncoder, Decoder
+from bench.variant import Variant
+
+
+class Adversarial(Variant):
+    """A generator and an image discriminator; the config has ``latent``, ``width``, ``lr``,
+    ``beta1``, ``beta2`` (``bench.nets.BackboneConfig`` and three fields of its own)."""
+
+    family = "gan"
+    image_networks = ("generator",)
+    discriminator: ClassVar[str] = "discriminator"  # its name in networks and optimizers
+
+    def build_players(self, norm: str) -> None:
+        """G and D (``norm``: batch, spectral or none) and one Adam each."""
+        cfg, resolution = self.config, self.image_shape[-1]
+        self.networks = {
+            "generator": Decoder(resolution, cfg.latent, cfg.width),
+            self.discriminator: ConvEncoder(resolution, 1, cfg.width, norm=norm),
+        }
+        self.optimizers = self.adam_per_network()
+
+    def sample(self, n, generator=None):
+        G = self.networks["generator"]
+        return self.eval_in_chunks(
+            ["generator"], lambda i, m: G(self.latent(m, self.config.latent, generator)).float(), n
+        )
+
+    def decode(self, z):
+        """Images for the latents ``z`` ``[n, latent]`` (float [-1, 1], ``[n, 3, H, W]``): G in eval
+        mode, as ``sample``. Optional; bench uses it for the latent interpolation pictures."""
+        G, z = self.networks["generator"], z.to(self.device)
+        return self.eval_in_chunks(["generator"], lambda i, m: G(z[i : i + m]).float(), len(z))
+
+
+class AlternatingGAN(Adversarial):
+    """One discriminator step, then one generator step, per batch; a subclass gives the losses."""
+
+    @abc.abstractmethod
+    def discriminator_loss(self, real_logits, fake_logits):
+        """D's loss from its raw scores of real images and of (detached) fakes."""
+
+    @abc.abstractmethod
+    def generator_loss(self, fake_logits):
+        """G's loss from D's raw scores of its fakes."""
+
+    def train_step(self, batch):
+        G, D = self.networks["generator"], self.networks[self.discriminator]
+        opt_g, opt_d = self.optimizers["generator"], self.optimizers[self.discriminator]
+        z = self.latent(batch.shape[0], self.config.latent)
+
+        with self.autocast():
+            fake = G(z)
+            loss_d = self.discriminator_loss(D(batch), D(fake.detach()))
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+
+        with self.autocast():
+            loss_g = self.generator_loss(D(fake))
+        # inputs=G's parameters: the generator loss leaves D's gradients untouched.
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward(inputs=list(G.parameters()))
+        opt_g.step()
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}

@@ -2,7 +2,8 @@
 
 A plugin needs only::
 
-    from bench import hookimpl, Variant          # a model
+    from bench import hookimpl, Variant, BackboneConfig   # a model on the registered backbones
+    from bench import hookimpl, Backbone                  # a backbone
     from bench import LUCIC_SHARED, LogUniform   # ... and the search space `bench sweep` draws from
     from bench import hookimpl, Metric, Column   # a metric
 
@@ -16,7 +17,8 @@ __version__ = "0.2.0"
 # search-space distributions and the shared ranges (bench.space: standard library only)
 SPACE = ("Distribution", "LogUniform", "Uniform", "IntUniform", "Categorical", "LUCIC_SHARED",
          "LUCIC_DISC_STEPS", "LUCIC_PENALTY_WEIGHT")
-__all__ = ["Column", "Metric", "Variant", "hookimpl", "__version__", *SPACE]
+BACKBONES = ("Backbone", "BackboneConfig")  # bench.backbones: standard library only
+__all__ = ["Column", "Metric", "Variant", "hookimpl", "__version__", *BACKBONES, *SPACE]
 
 
 def __getattr__(name: str):
@@ -28,6 +30,10 @@ def __getattr__(name: str):
         from bench.metric import Metric
 
         return Metric
+    if name in BACKBONES:
+        import bench.backbones
+
+        return getattr(bench.backbones, name)
     if name in SPACE:
         import bench.space
 

@@ -1,8 +1,8 @@
 """The two-player base of the GANs: a generator and an image discriminator (or critic) on the
-shared backbone, and the alternating step most of them take.
+run's backbone, and the alternating step most of them take.
 
-``Adversarial`` builds G = ``bench.nets.Decoder`` and D = ``bench.nets.ConvEncoder`` (one output,
-raw scores) with one Adam each from the config's ``lr`` and ``(beta1, beta2)``, and gives
+``Adversarial`` builds G = the backbone's decoder and D = its encoder (one output, raw scores)
+with one Adam each from the config's ``lr`` and ``(beta1, beta2)``, and gives
 ``sample`` and ``decode``; a subclass writes its own ``train_step`` (WGAN-GP's critic steps).
 
 ``AlternatingGAN`` adds the step of DCGAN (Radford et al. 2015) and of every GAN that changes only
@@ -20,25 +20,20 @@ from __future__ import annotations
 import abc
 from typing import ClassVar
 
-from bench.nets import ConvEncoder, Decoder
 from bench.variant import Variant
 
 
 class Adversarial(Variant):
-    """A generator and an image discriminator; the config has ``latent``, ``width``, ``lr``,
-    ``beta1``, ``beta2`` (``bench.nets.BackboneConfig`` and three fields of its own)."""
+    """A generator and an image discriminator; the config has ``latent``, ``width``, ``backbone``,
+    ``lr``, ``beta1``, ``beta2`` (``bench.BackboneConfig`` and three fields of its own)."""
 
     family = "gan"
     image_networks = ("generator",)
     discriminator: ClassVar[str] = "discriminator"  # its name in networks and optimizers
 
     def build_players(self, norm: str) -> None:
-        """G and D (``norm``: batch, spectral or none) and one Adam each."""
-        cfg, resolution = self.config, self.image_shape[-1]
-        self.networks = {
-            "generator": Decoder(resolution, cfg.latent, cfg.width),
-            self.discriminator: ConvEncoder(resolution, 1, cfg.width, norm=norm),
-        }
+        """G and D (``norm``: one of the backbone's, e.g. batch, spectral, none) and one Adam each."""
+        self.networks = {"generator": self.build_decoder(), self.discriminator: self.build_encoder(1, norm)}
         self.optimizers = self.adam_per_network()
 
     def sample(self, n, generator=None):

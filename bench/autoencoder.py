@@ -7,19 +7,19 @@ loss terms of the ELBO. Built-in and third-party plugins import them from here.
 distribution's parameters (WAE, alpha-GAN, BiGAN): ``sample``, ``decode``, ``encode`` and
 ``reconstruct`` from a subclass's ``code(x)`` and ``generate(z)``.
 
-A subclass builds ``self.networks["encoder"]`` (``make_encoder()``: a ConvEncoder whose output
-is the mean and log-variance of q(z|x), 2*latent values) and ``self.networks["decoder"]``
-(``make_decoder()``: the shared DCGAN Decoder); it then gets ``encode``, ``reparameterize``,
-``decode``, ``sample`` and ``reconstruct`` (the decoded posterior mean, which the evaluator
-uses for the reconstruction columns). Its Config needs ``latent`` and ``width``
-(``bench.nets.BackboneConfig``).
+A subclass builds ``self.networks["encoder"]`` (``make_encoder()``: the backbone's encoder,
+whose output is the mean and log-variance of q(z|x), 2*latent values) and
+``self.networks["decoder"]`` (``make_decoder()``: the backbone's decoder, the GANs' generator);
+it then gets ``encode``, ``reparameterize``, ``decode``, ``sample`` and ``reconstruct`` (the
+decoded posterior mean, which the evaluator uses for the reconstruction columns).
+Its Config subclasses ``bench.BackboneConfig``.
 """
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 
-from bench.nets import ConvEncoder, Decoder
 from bench.variant import Variant
 
 LOGVAR_RANGE = (-30.0, 20.0)  # clamp on the encoder's log-variance, for numerical safety only
@@ -38,19 +38,17 @@ def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, sigma: float) -> torch.Ten
 class GaussianAutoencoder(Variant):
     """Shared parts of the encoder-based variants.
 
-    Expects ``self.networks["encoder"]`` (a ConvEncoder with out_dim 2*latent) and
-    ``self.networks["decoder"]`` (a Decoder) and ``self.config.latent``.
+    Expects ``self.networks["encoder"]`` (an encoder with out_dim 2*latent) and
+    ``self.networks["decoder"]`` (a decoder) and ``self.config.latent``.
     """
 
     image_networks = ("encoder", "decoder")  # sample() uses the decoder, reconstruct() both
 
-    def make_encoder(self) -> ConvEncoder:
-        cfg = self.config
-        return ConvEncoder(self.image_shape[-1], 2 * cfg.latent, cfg.width, norm="batch")
+    def make_encoder(self) -> nn.Module:
+        return self.build_encoder(2 * self.config.latent, norm="batch")
 
-    def make_decoder(self) -> Decoder:
-        cfg = self.config
-        return Decoder(self.image_shape[-1], cfg.latent, cfg.width)
+    def make_decoder(self) -> nn.Module:
+        return self.build_decoder()
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior parameters ``(mu, logvar)``, float32 ``[B, latent]`` each."""

@@ -1,6 +1,6 @@
 """The ``bench`` command line.
 
-    bench list                                          models, datasets and metrics
+    bench list                                          models, backbones, datasets and metrics
     bench run --models all --dataset cifar10 --budget 10m --seeds 2
     bench run --resume results/00003-cifar10-10m        continue an interrupted run
     bench report results/00003-cifar10-10m              tables and plots of run folders
@@ -63,7 +63,7 @@ def main():
 @click.option("--search-space", "search_model", metavar="MODEL", default=None,
               help="Print MODEL's search space (what `bench sweep` draws from) instead.")
 def list_command(plugin_files, search_model):
-    """List every registered model (name, family, source), dataset and metric."""
+    """List every registered model (name, family, source), backbone, dataset and metric."""
     from bench.plugins import check_plugin_files, load_plugins
 
     try:
@@ -77,6 +77,9 @@ def list_command(plugin_files, search_model):
     click.echo("models:")
     for entry in plugins.models:
         click.echo(f"  {entry.name:<16} {entry.obj.family:<8} {entry.source}")
+    click.echo("backbones:")
+    for entry in plugins.backbones:
+        click.echo(f"  {entry.name:<16} {'':<8} {entry.source}  images: {entry.obj.resolutions}")
     click.echo("datasets:")
     for entry in plugins.datasets:
         click.echo(f"  {entry.name:<16} {'':<8} {entry.source}")

@@ -15,6 +15,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.backbones import DEFAULT_BACKBONE
 from bench.budget import ACCEPTED_FORMS, BudgetError, parse_budget
 from bench.options import field_default, option
 from bench.store import upgrade_config
@@ -65,6 +66,9 @@ class RunConfig:
 
     models: list[str] = option(flag_default="all", parse=_names,
                                help="Comma-separated model names, or 'all'.")
+    backbone: str = option(DEFAULT_BACKBONE, help="The image networks every model builds from: dcgan, resnet "
+                                                  "or a plugin's (see `bench list`); one model's own with "
+                                                  "--set MODEL.backbone=NAME.")
     dataset: str = option("cifar10", help="cifar10, synthetic[:N] or imagefolder:PATH.")
     data_dir: str | None = option(None, path="dir", envvar="BENCH_DATA_DIR",
                                   help="Folder holding cifar10/ (env BENCH_DATA_DIR; default ./data).")

@@ -24,3 +24,9 @@ def bench_register_datasets(register):
 def bench_register_metrics(register):
     """Add metrics: call ``register(name, bench.Metric(compute, columns=(bench.Column(...), ...)))``;
     ``compute(ctx)`` gets a ``bench.evaluation.EvalContext`` and returns its columns' values."""
+
+
+@hookspec
+def bench_register_backbones(register):
+    """Add backbones: call ``register(name, BackboneSubclass)``; every variant whose config has a
+    ``backbone`` field can then build on it (``bench.backbones``)."""

@@ -7,8 +7,13 @@ Three comparisons, each against a baseline measured in the same process (issue 7
   transforms, as in the official PyTorch DCGAN example;
 * harness overhead - a full trial (``bench.trial.run_trial``: trainer, loss accumulation,
   logging, checkpoints, FLOP counting) against the bare ``train_step`` loop of the same variant,
-  same batch size and steps;
-* MFU - each variant's achieved training FLOP/s over the matrix-product peak.
+  same batch size and steps, and, for ``gan``, against a plain PyTorch loop that drives the same
+  two networks with its own Adam and the same losses (no bench code in the step at all);
+* MFU - each variant's achieved training FLOP/s over the matrix-product peak, per backbone.
+
+Every comparison runs on each backbone given (``--backbones dcgan,resnet``); a backbone whose
+step costs k times dcgan's runs 1/k of the steps (at least 5), so each measurement takes about
+as long.
 
 ``python -m bench.perf --help`` runs them and writes JSON plus a Markdown table. Ratios, not
 absolute times, are the point: both sides of each ratio share the machine's state.
@@ -17,7 +22,9 @@ absolute times, are the point: both sides of each ratio share the machine's stat
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import os
 import statistics
 import sys
@@ -86,8 +93,13 @@ def dataloader_rate(folder: Path, batch_size: int, batches: int, device, workers
 # -- train steps --------------------------------------------------------------------------
 
 
-def make_variant(cls: type[Variant], image_shape, device, settings: TrainSettings, seed: int = 0) -> Variant:
-    return apply_settings(cls(image_shape, cls.Config(), device, seed), settings)
+def make_variant(cls: type[Variant], image_shape, device, settings: TrainSettings, seed: int = 0,
+                 backbone: str | None = None) -> Variant:
+    """``cls`` at its defaults (on ``backbone``, with that backbone's defaults, if given)."""
+    from bench.variant_config import config_from_dict
+
+    config = config_from_dict(cls, {"backbone": backbone} if backbone else {})
+    return apply_settings(cls(image_shape, config, device, seed), settings)
 
 
 def bare_loop_rate(variant: Variant, batches, steps: int) -> float:
@@ -103,6 +115,46 @@ def bare_loop_rate(variant: Variant, batches, steps: int) -> float:
         variant.train_step(batch)
         images += batch.shape[0]
     synchronize(device)
+    return images / (time.perf_counter() - start)
+
+
+def plain_gan_rate(variant: Variant, batches, steps: int) -> float:
+    """Images per second of the loop one would write by hand for ``gan`` (DCGAN, non-saturating),
+    on the variant's own two networks: fresh Adam optimizers with its settings, torch's global
+    random generator, the D step then the G step as ``bench.adversarial.AlternatingGAN`` takes
+    them; no bench code between the batches and the optimizers."""
+    import torch.nn.functional as F
+
+    G, D = variant.networks["generator"], variant.networks["discriminator"]
+    cfg = variant.config
+    adam = {"fused": True} if variant.device.type == "cuda" else {}
+    opt_g = torch.optim.Adam(G.parameters(), cfg.lr, betas=(cfg.beta1, cfg.beta2), **adam)
+    opt_d = torch.optim.Adam(D.parameters(), cfg.lr, betas=(cfg.beta1, cfg.beta2), **adam)
+    autocast = torch.autocast(variant.device.type, torch.bfloat16, enabled=variant.amp)
+
+    def step(x):
+        z = torch.randn(x.shape[0], cfg.latent, device=x.device)
+        with autocast:
+            fake = G(z)
+            loss_d = F.softplus(-D(x)).mean() + F.softplus(D(fake.detach())).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        with autocast:
+            loss_g = F.softplus(-D(fake)).mean()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward(inputs=list(G.parameters()))
+        opt_g.step()
+
+    G.train(), D.train()
+    step(next(batches))  # warm-up, as bare_loop_rate's
+    synchronize(variant.device)
+    start, images = time.perf_counter(), 0
+    for _ in range(steps):
+        batch = next(batches)
+        step(batch)
+        images += batch.shape[0]
+    synchronize(variant.device)
     return images / (time.perf_counter() - start)
 
 
@@ -139,18 +191,20 @@ def _median(xs):
 def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_dir: Path | None = None,
             loader_folder: Path | None = None, batch_size: int = 128,
             steps: int = 50, repeats: int = 3, data_batches: int = 100, mfu_steps: int = 20,
-            overhead_models: list[str] | None = None, profile_below: float = 0.60, log=print) -> dict:
+            overhead_models: list[str] | None = None, profile_below: float = 0.60,
+            backbones: tuple[str, ...] = ("dcgan",), log=print) -> dict:
     """Run every comparison; returns a JSON-ready dict (see ``markdown``).
 
     ``dataset_spec`` is what ``bench run --dataset`` takes; ``loader_folder``, an image folder
-    (``<class>/*.jpg``) for the DataLoader baseline (skipped without one).
+    (``<class>/*.jpg``) for the DataLoader baseline (skipped without one). ``steps`` and
+    ``mfu_steps`` are dcgan's; another backbone runs fewer (``_steps_on``).
     """
-    from bench.config import RunConfig
+    from bench.config import RunConfig, RunError
     from bench.run import prepare_run, start_run
     from bench.trial import TrialSpec, run_trial
 
     out: dict = {"device": str(device), "batch_size": batch_size, "torch": torch.__version__,
-                 "threads": torch.get_num_threads()}
+                 "threads": torch.get_num_threads(), "backbones": list(backbones)}
     config = RunConfig(models=list(overhead_models or models[:1]), dataset=dataset_spec,
                        budget=f"{steps}steps",
                        seeds=list(range(repeats)), data_dir=str(data_dir) if data_dir else None,
@@ -162,6 +216,16 @@ def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_
     prepared = prepare_run(config)
     plugins, dataset = prepared.plugins, prepared.dataset
     classes = {m: plugins.models.get(m).obj for m in models}  # unknown names fail here, not minutes in
+    unknown = [b for b in backbones if b not in plugins.backbones]
+    if unknown:
+        raise RunError(f"unknown backbone(s) {', '.join(unknown)}; registered: "
+                       f"{', '.join(plugins.backbones.names())}")
+    # each backbone's cost relative to dcgan's, from the first model's FLOPs per image
+    probe = next(iter(classes.values()))
+    cost = {b: _flops_per_image(probe, dataset, device, settings, b) for b in backbones}
+    scale = {b: cost[b] / cost.get("dcgan", cost[backbones[0]]) for b in backbones}
+    out["steps"] = {b: {"overhead": _steps_on(steps, scale[b]), "mfu": _steps_on(mfu_steps, scale[b])}
+                    for b in backbones}
     images = dataset.train.images
     out["dataset"] = {"spec": dataset_spec, "images": int(images.shape[0]),
                       "load_seconds": time.perf_counter() - start}
@@ -188,46 +252,73 @@ def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_
         out["peaks"] = peaks
         peak = max(peaks.values())
         log("peaks (GFLOP/s): " + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in peaks.items()))
-        for model in config.models:
+        for model, backbone in ((m, b) for b in backbones for m in config.models):
             cls = plugins.models.get(model).obj
-            bare, trial, trial_whole = [], [], []
+            n = out["steps"][backbone]["overhead"]
+            # the trial's steps: its own budget, on the backbone (its own options name it)
+            run.config = dataclasses.replace(run.config, budget=f"{n}steps")
+            options = {} if backbone == "dcgan" else {"backbone": backbone}
+            plain_loop = model == "gan" and cls.Config().loss == "nonsaturating"
+            bare, trial, trial_whole, plain = [], [], [], []
             for seed in config.seeds:
-                variant = make_variant(cls, dataset.image_shape, device, settings, seed)
-                bare.append(bare_loop_rate(variant, make_batches(images, settings, device, seed), steps))
+                variant = make_variant(cls, dataset.image_shape, device, settings, seed, backbone)
+                bare.append(bare_loop_rate(variant, make_batches(images, settings, device, seed), n))
+                if plain_loop:
+                    plain.append(plain_gan_rate(variant, make_batches(images, settings, device, seed), n))
                 del variant
-                run_trial(run, TrialSpec(model, seed))
+                run_trial(run, TrialSpec(model, seed, options))
                 row = read_jsonl(run.directory / METRICS_FILE)[-1]
                 if row.get("status") != "completed":
                     raise RuntimeError(f"{model} trial did not complete: {row.get('message')}")
                 trial.append(row["train_images_per_s"])
                 trial_whole.append(row["images_seen"] / row["train_seconds"])
-                log(f"overhead {model} seed {seed}: bare {bare[-1]:.1f} img/s, trial {trial[-1]:.1f} "
-                    f"(whole trial incl. first FLOP-counted step {trial_whole[-1]:.1f})")
-            out["overhead"][model] = {
+                log(f"overhead {model}@{backbone} seed {seed}: bare {bare[-1]:.1f} img/s, "
+                    f"trial {trial[-1]:.1f} "
+                    f"(whole trial incl. first FLOP-counted step {trial_whole[-1]:.1f})"
+                    + (f", plain PyTorch loop {plain[-1]:.1f}" if plain else ""))
+            out["overhead"][f"{model}@{backbone}"] = {
+                "model": model, "backbone": backbone,
                 "bare_images_per_s": _median(bare), "trial_images_per_s": _median(trial),
                 "trial_whole_images_per_s": _median(trial_whole),
+                "plain_images_per_s": _median(plain) if plain else None,
                 "overhead": 1 - _median(trial) / _median(bare),
                 "overhead_whole": 1 - _median(trial_whole) / _median(bare),
-                "bare_runs": bare, "trial_runs": trial, "trial_whole_runs": trial_whole, "steps": steps,
+                "overhead_vs_plain": 1 - _median(trial) / _median(plain) if plain else None,
+                "bare_runs": bare, "trial_runs": trial, "trial_whole_runs": trial_whole, "plain_runs": plain,
+                "steps": n,
             }
 
-    # MFU per variant, from the bare loop at the trainer's settings.
-    out["mfu"], out["profiles"] = {}, {}
-    for model, cls in classes.items():
-        variant = make_variant(cls, dataset.image_shape, device, settings)
-        batches = make_batches(images, settings, device, 0)
-        fpi = flops_per_image(variant, next(batches))
-        rate = _median([bare_loop_rate(variant, batches, mfu_steps) for _ in range(repeats)])
-        achieved = fpi * rate
-        out["mfu"][model] = {"flops_per_image": fpi, "images_per_s": rate, "flops_per_s": achieved,
-                             "mfu": achieved / peak,
-                             **{f"mfu_vs_{k}": achieved / v for k, v in peaks.items()}}
-        log(f"mfu {model}: {fpi / 1e9:.2f} GFLOP/img, {rate:.1f} img/s, {achieved / 1e9:.0f} GFLOP/s, "
-            f"MFU {achieved / peak:.0%}")
-        if achieved / peak < profile_below:
-            table, shares = profile_steps(variant, batches)
-            out["profiles"][model] = {"table": table, "top": dict(list(shares.items())[:15])}
+    # MFU per backbone and variant, from the bare loop at the trainer's settings.
+    out["mfu"], out["profiles"] = {b: {} for b in backbones}, {}
+    for backbone in backbones:
+        for model, cls in classes.items():
+            variant = make_variant(cls, dataset.image_shape, device, settings, backbone=backbone)
+            batches = make_batches(images, settings, device, 0)
+            fpi = flops_per_image(variant, next(batches))
+            n = out["steps"][backbone]["mfu"]
+            rate = _median([bare_loop_rate(variant, batches, n) for _ in range(repeats)])
+            achieved = fpi * rate
+            out["mfu"][backbone][model] = {
+                "flops_per_image": fpi, "images_per_s": rate, "flops_per_s": achieved, "mfu": achieved / peak,
+                **{f"mfu_vs_{k}": achieved / v for k, v in peaks.items()}}
+            log(f"mfu {model}@{backbone}: {fpi / 1e9:.2f} GFLOP/img, {rate:.1f} img/s, "
+                f"{achieved / 1e9:.0f} GFLOP/s, MFU {achieved / peak:.0%}")
+            if achieved / peak < profile_below:
+                table, shares = profile_steps(variant, batches)
+                out["profiles"][f"{model}@{backbone}"] = {"table": table,
+                                                          "top": dict(list(shares.items())[:15])}
     return out
+
+
+def _flops_per_image(cls, dataset, device, settings, backbone: str) -> float:
+    variant = make_variant(cls, dataset.image_shape, device, settings, backbone=backbone)
+    return flops_per_image(variant, next(make_batches(dataset.train.images, settings, device, 0)))
+
+
+def _steps_on(steps: int, cost: float) -> int:
+    """Steps on a backbone whose step costs ``cost`` times dcgan's: about the same time, at least 5
+    (``steps`` itself when that is fewer)."""
+    return steps if cost <= 1 else max(min(steps, 5), math.ceil(steps / cost))
 
 
 def markdown(result: dict) -> str:
@@ -249,17 +340,28 @@ def markdown(result: dict) -> str:
         lines.append(f"| **ratio** | **{d['ratio']:,.0f}x** |")
     lines.append(f"\nbench decodes the dataset once, up front: {result['dataset']['load_seconds']:.1f} s for "
                  f"{result['dataset']['images']:,} images.")
-    lines += ["", "| harness overhead | bare `train_step` loop img/s | full trial img/s (steady) | "
-              "overhead | whole trial img/s (incl. FLOP-counted first step) | overhead |",
-              "|---|---:|---:|---:|---:|---:|"]
-    for model, o in result["overhead"].items():
-        lines.append(f"| {model} ({o['steps']} steps, {len(o['bare_runs'])} alternating repeats) | "
-                     f"{o['bare_images_per_s']:.1f} | {o['trial_images_per_s']:.1f} | {o['overhead']:+.1%} | "
+    lines += ["", "| harness overhead | plain PyTorch loop img/s | bare `train_step` loop img/s | "
+              "full trial img/s (steady) | overhead vs plain | overhead vs bare | whole trial img/s "
+              "(incl. FLOP-counted first step) | overhead |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, o in result["overhead"].items():
+        plain = o.get("plain_images_per_s")
+        lines.append(f"| {name} ({o['steps']} steps, {len(o['bare_runs'])} alternating repeats) | "
+                     + (f"{plain:.1f}" if plain else "-") + f" | {o['bare_images_per_s']:.1f} | "
+                     f"{o['trial_images_per_s']:.1f} | "
+                     + (f"{o['overhead_vs_plain']:+.1%}" if plain else "-") + f" | {o['overhead']:+.1%} | "
                      f"{o['trial_whole_images_per_s']:.1f} | {o['overhead_whole']:+.1%} |")
-    lines += ["", "| variant | GFLOP / image | train img/s | GFLOP/s | MFU |", "|---|---:|---:|---:|---:|"]
-    for model, m in result["mfu"].items():
-        lines.append(f"| {model} | {m['flops_per_image'] / 1e9:.2f} | {m['images_per_s']:.1f} | "
-                     f"{m['flops_per_s'] / 1e9:.0f} | {m['mfu']:.0%} |")
+    backbones = list(result["mfu"])
+    lines += ["", "| variant | " + " | ".join(f"{b}: GFLOP / image | {b}: train img/s | {b}: MFU"
+                                             for b in backbones) + " |",
+              "|---|" + "---:|---:|---:|" * len(backbones)]
+    for model in dict.fromkeys(m for b in backbones for m in result["mfu"][b]):
+        cells = []
+        for b in backbones:
+            m = result["mfu"][b].get(model)
+            cells.append(f"{m['flops_per_image'] / 1e9:.2f} | {m['images_per_s']:.1f} | {m['mfu']:.0%}"
+                         if m else "- | - | -")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -305,6 +407,8 @@ def measure_evaluation(data_dir: Path | None, weights: str | None, *, images: in
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="gan,vae,vaegan,arvae")
+    parser.add_argument("--backbones", default="dcgan",
+                        help="comma-separated backbones to measure every comparison on, e.g. dcgan,resnet")
     parser.add_argument("--overhead-models", default="gan",
                         help="variants for the harness-overhead comparison")
     parser.add_argument("--data-dir", type=Path, default=None,
@@ -345,7 +449,8 @@ def main(argv=None) -> int:
                              "cifar10" if args.data_dir else "synthetic:4096", device, data_dir=args.data_dir,
                              loader_folder=folder if folder and folder.is_dir() else None,
                              batch_size=args.batch_size, steps=args.steps, repeats=args.repeats,
-                             overhead_models=[m for m in args.overhead_models.split(",") if m], log=log)
+                             overhead_models=[m for m in args.overhead_models.split(",") if m],
+                             backbones=tuple(b for b in args.backbones.split(",") if b), log=log)
             table = markdown(result)
     except (DatasetError, DeviceError, RunError, KeyError) as exc:
         parser.error(str(exc.args[0]))  # the message says what to fix; a traceback would bury it

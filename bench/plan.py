@@ -23,7 +23,7 @@ from bench.device import cached_measurement, synchronize
 from bench.flops import CountFlops
 from bench.store.layout import default_cache_dir
 from bench.trainer import apply_settings, make_batches
-from bench.variant import config_from_dict
+from bench.variant_config import config_from_dict
 
 LONG_CPU_RUN = 3600.0  # seconds: a CPU plan above this says how to shrink it
 INCEPTION_BATCH = 32  # images timed through Inception once per machine
@@ -101,7 +101,7 @@ def cached_train_rate(cls, model: str, config: RunConfig, images: torch.Tensor,
     batch size and layout (cached like the peak; ``--remeasure-peak`` measures again)."""
     import json
 
-    from bench.variant import resolved_config
+    from bench.variant_config import resolved_config
 
     key = json.dumps({"model": model, "config": resolved_config(cls, config.options.get(model)),
                       "shape": list(images.shape[1:]), "batch": config.batch_size, "amp": bool(config.amp),

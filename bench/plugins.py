@@ -3,7 +3,8 @@
 Load order (later plugins cannot take an earlier plugin's names):
 
 1. built-ins: the modules in ``BUILTIN_PLUGINS`` (``plugins/`` installed as ``bench_plugins``,
-   and the dataset loaders in ``bench.data.builtin``);
+   the backbones in ``bench.backbones.builtin``, the dataset loaders in ``bench.data.builtin``
+   and the metrics in ``bench.metrics.builtin``);
 2. installed packages: every entry point in the group ``bench``
    (``[project.entry-points.bench]`` in a package's pyproject.toml);
 3. local files given with ``--plugin path/to/file.py`` in the order given.
@@ -13,6 +14,8 @@ or registers something invalid is skipped as a whole and recorded in
 ``Plugins.failures``; the others still load. A plugin that loads but registers nothing
 (no ``@hookimpl`` function, or one that never calls ``register``) is kept in
 ``Plugins.warnings``: ``bench`` names it, since "unknown model" alone would not say why.
+
+The loaded backbones become the ones variants build from (``bench.backbones.use_backbones``).
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ from pathlib import Path
 import pluggy
 
 from bench import hookspecs
+from bench.backbones import check_backbone_class, use_backbones
 from bench.metric import check_metric
 from bench.registry import Registry, check_dataset_loader, check_metric_columns, check_variant_class
 from bench.store.provenance import package_version
 
 BUILTIN_PLUGINS = (
+    "bench.backbones.builtin",
     "bench.data.builtin",
     "bench.metrics.builtin",
     "bench_plugins.gan",
@@ -53,6 +58,7 @@ class PluginFailure:
     plugin: str
     source: str
     error: str
+    kind: str | None = None  # the registry a bad registration was refused by (model, backbone, ...)
 
     def __str__(self) -> str:
         return f"plugin {self.plugin!r} ({self.source}) was not loaded: {self.error}"
@@ -62,6 +68,7 @@ class PluginFailure:
 class Plugins:
     manager: pluggy.PluginManager
     models: Registry
+    backbones: Registry
     datasets: Registry
     metrics: Registry
     failures: list[PluginFailure]
@@ -75,6 +82,7 @@ class Plugins:
 # hook name -> (registry attribute, argument name) for the registering hooks
 _REGISTERING_HOOKS = {
     "bench_register_models": ("models", "register"),
+    "bench_register_backbones": ("backbones", "register"),
     "bench_register_datasets": ("datasets", "register"),
     "bench_register_metrics": ("metrics", "register"),
 }
@@ -86,6 +94,7 @@ def load_plugins(files=(), builtins=BUILTIN_PLUGINS, entry_points: bool = True) 
     plugins = Plugins(
         manager,
         Registry("model", check_variant_class),
+        Registry("backbone", check_backbone_class),
         Registry("dataset", check_dataset_loader),
         Registry("metric", check_metric, check_metric_columns),
         failures=[],
@@ -102,6 +111,7 @@ def load_plugins(files=(), builtins=BUILTIN_PLUGINS, entry_points: bool = True) 
     for path in files:
         path = Path(path)
         _load(plugins, str(path), f"file {path}", lambda p=path: _import_file(p))
+    use_backbones({entry.name: entry.obj for entry in plugins.backbones})
     return plugins
 
 
@@ -156,7 +166,8 @@ def _load(plugins: Plugins, name: str, source: str, importer, version: str | Non
     except Exception as exc:  # a broken plugin must not stop the others
         if registered:
             manager.unregister(name=name)
-        plugins.failures.append(PluginFailure(name, source, f"{type(exc).__name__}: {exc}"))
+        plugins.failures.append(PluginFailure(name, source, f"{type(exc).__name__}: {exc}",
+                                              getattr(exc, "kind", None)))
 
 
 def _collect_registrations(manager: pluggy.PluginManager, module) -> dict[str, list]:

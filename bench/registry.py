@@ -1,4 +1,4 @@
-"""Registries of models, datasets and metrics; every registration is validated here.
+"""Registries of models, backbones, datasets and metrics; every registration is validated here.
 
 A bad registration (duplicate name, invalid name, a class that does not honour
 the variant contract, a metric column another metric already declares) raises
@@ -64,8 +64,16 @@ def check_metric_columns(obj: Any, existing: dict[str, Entry]) -> None:
                                  f"(plugin {entry.plugin!r})")
 
 
+class RegistrationError(ValueError):
+    """A registration refused; ``kind`` is the registry's (``model``, ``backbone``, ...)."""
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
+
+
 class Registry:
-    """Name -> Entry for one kind of thing (``model``, ``dataset`` or ``metric``).
+    """Name -> Entry for one kind of thing (``model``, ``backbone``, ``dataset`` or ``metric``).
 
     ``check(obj)`` validates one object; ``check_against(obj, entries)`` (optional) validates it
     against the entries registered before it.
@@ -109,7 +117,7 @@ class Registry:
             except ValueError as exc:
                 problem = f"{self.kind} {name!r}: {exc}"
         if problem:
-            raise ValueError(f"plugin {plugin!r}: {problem}")
+            raise RegistrationError(f"plugin {plugin!r}: {problem}", self.kind)
         return Entry(name, obj, plugin, source, version)
 
     def __contains__(self, name: str) -> bool:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from bench.backbones import DEFAULT_BACKBONE, takes_backbone
 from bench.checkpoint import CheckpointError, load_checkpoint
 from bench.config import RunConfig, RunError
 from bench.data import Dataset
@@ -41,8 +42,8 @@ from bench.store.provenance import git_commit, versions
 from bench.store.retire import retire_trial
 from bench.store.rows import read_rows
 from bench.store.status import NOT_COMPLETED
-from bench.trial import RunContext, TrialSpec, finished_status, open_run_dataset, run_context
-from bench.variant import OptionValueError, config_from_dict, resolved_config
+from bench.trial import RunContext, TrialSpec, finished_status, open_run_dataset, run_context, trial_spec
+from bench.variant_config import OptionValueError, config_from_dict, resolved_config
 
 
 @dataclasses.dataclass
@@ -107,6 +108,55 @@ def _check_options(plugins: Plugins, config: RunConfig) -> None:
         config.options[model] = {k: getattr(parsed, k) for k in values}
 
 
+def _resolve_backbones(plugins: Plugins, config: RunConfig) -> None:
+    """``--backbone`` into each model's options, where its own ``--set MODEL.backbone`` does not
+    name one, so that the manifest, the rows and the trial names say what each model built on;
+    the default is left out, so that a run on it is named and labelled as before backbones."""
+    clashes = [f for f in plugins.failures if f.kind == "backbone"]
+    if clashes:  # the run would build on the other plugin's backbone of that name, unsaid
+        raise RunError(f"{clashes[0]}; rename one of the two backbones")
+    for model in config.models:
+        own = dict(config.options.get(model, {}))
+        if not takes_backbone(plugins.models.get(model).obj):
+            if config.backbone != DEFAULT_BACKBONE:
+                raise RunError(f"--backbone {config.backbone}: model {model!r} takes no backbone (its Config "
+                               "has no backbone field; it builds its own networks); leave it out of --models")
+            continue
+        name = own.get("backbone", config.backbone)
+        if name not in plugins.backbones:
+            flag = f"--set {model}.backbone={name}" if "backbone" in own else f"--backbone {name}"
+            raise RunError(f"{flag}: unknown backbone; registered: "
+                           f"{', '.join(plugins.backbones.names())} (see `bench list`)")
+        own.pop("backbone", None)
+        if name != DEFAULT_BACKBONE:
+            own["backbone"] = name
+        if own:
+            config.options[model] = own
+        else:
+            config.options.pop(model, None)
+
+
+def _check_backbones(plugins: Plugins, config: RunConfig, resolution: int) -> None:
+    """Each model's backbone builds these images, and gives ``features(x)`` where the model reads them."""
+    for model in config.models:
+        cls = plugins.models.get(model).obj
+        if not takes_backbone(cls):
+            continue
+        name = config.options.get(model, {}).get("backbone", DEFAULT_BACKBONE)
+        backbone = plugins.backbones.get(name).obj()
+        try:
+            backbone.check(name, resolution)
+        except ValueError as exc:
+            raise RunError(str(exc)) from None
+        if cls.needs_features and not backbone.has_features:
+            raise RunError(f"model {model!r} reads its encoder's features(x), which backbone {name!r} does "
+                           f"not give; use one that does ({', '.join(_with_features(plugins))})")
+
+
+def _with_features(plugins: Plugins) -> list[str]:
+    return [entry.name for entry in plugins.backbones if entry.obj.has_features]
+
+
 def prepare_run(config: RunConfig) -> Prepared:
     """Check everything a run needs before anything is written; fills in resolved values
     (model names, typed ``--set`` values, the autocast default)."""
@@ -115,6 +165,7 @@ def prepare_run(config: RunConfig) -> Prepared:
     plugins = load_plugins(config.plugin_files)
     config.models = resolve_models(plugins, config.models)
     _check_options(plugins, config)
+    _resolve_backbones(plugins, config)
     if config.amp is None:
         config.amp = executor.trains_on_cuda(config.device)
     config.train_settings()  # validates the budgets
@@ -127,6 +178,7 @@ def prepare_run(config: RunConfig) -> Prepared:
     if config.batch_size > images:
         raise RunError(f"--batch-size {config.batch_size}: the training set has only {images} images; "
                        f"use --batch-size {images} or less, or more data")
+    _check_backbones(plugins, config, dataset.image_shape[-1])
     _build_each_variant(plugins, config, dataset.image_shape)
     _check_ema(plugins, config)
     return Prepared(plugins, dataset, device, executor, config)
@@ -158,7 +210,7 @@ def _check_ema(plugins: Plugins, config: RunConfig) -> None:
 
 
 def plan_trials(config: RunConfig) -> list[TrialSpec]:
-    return [TrialSpec(model, seed) for model in config.models for seed in config.seeds]
+    return [trial_spec(config, model, seed) for model in config.models for seed in config.seeds]
 
 
 def _models_entry(plugins: Plugins, config: RunConfig) -> dict:

@@ -305,7 +305,7 @@ def _fit(field: str, kind, dist) -> Distribution:
     """``dist`` checked against the field's type, its values as that type (choice(1, 2) on a
     float field becomes choice(1.0, 2.0)); ValueError with the problem (no prefix) otherwise."""
     # bench.variant imports torch; imported here so that parsing spaces stays light.
-    from bench.variant import convert_value, type_text
+    from bench.variant_config import convert_value, type_text
 
     def convert(value):
         try:

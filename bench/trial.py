@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from bench.backbones import DEFAULT_BACKBONE, takes_backbone
 from bench.checkpoint import load_checkpoint
 from bench.config import RunConfig
 from bench.data import Dataset, open_dataset
@@ -46,21 +47,24 @@ from bench.store import (
 from bench.store.rows import append_row, has_row, read_rows, trial_rows
 from bench.store.status import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RUNNING
 from bench.trainer import Diverged, Trainer, Usage, make_batches
-from bench.variant import Variant, config_from_dict
+from bench.variant import Variant
+from bench.variant_config import config_from_dict
 
 
 @dataclasses.dataclass
 class TrialSpec:
     """What identifies a trial. ``options`` are the trial's own config overrides, applied over
-    the run's ``--set`` (a sweep gives each sampled setting its own)."""
+    the run's ``--set`` (a sweep gives each sampled setting its own); ``backbone`` is the one
+    the model builds on where it is not the default (``trial_spec`` fills it in)."""
 
     model: str
     seed: int
     options: dict = dataclasses.field(default_factory=dict)
+    backbone: str | None = None
 
     @property
     def name(self) -> str:
-        return trial_name(self.model, self.seed, self.options)
+        return trial_name(self.model, self.seed, self.options, self.backbone)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -86,6 +90,12 @@ class RunContext:
     def variant_options(self, spec: TrialSpec) -> dict:
         """The trial's config overrides: the run's ``--set`` for its model, then its own."""
         return {**self.config.options.get(spec.model, {}), **spec.options}
+
+
+def trial_spec(config: RunConfig, model: str, seed: int, options: dict | None = None) -> TrialSpec:
+    """The spec of a trial of ``model`` in a run of ``config``: its backbone is the one the run's
+    options give the model (``bench.run`` writes ``--backbone`` into them), if not the default."""
+    return TrialSpec(model, seed, dict(options or {}), config.options.get(model, {}).get("backbone"))
 
 
 def open_run_dataset(plugins: Plugins, config: RunConfig) -> Dataset:
@@ -335,6 +345,9 @@ def _row_base(ctx: RunContext, spec: TrialSpec, point: str) -> dict:
         "run_id": ctx.directory.name,
         "trial": spec.name,
         "model": spec.model,
+        # the backbone it built on; None for a variant that builds networks of its own
+        "backbone": ctx.variant_options(spec).get("backbone", DEFAULT_BACKBONE if takes_backbone(
+            ctx.plugins.models.get(spec.model).obj) else None),
         "options": spec.options,
         "family": ctx.plugins.models.get(spec.model).obj.family,
         "seed": spec.seed,

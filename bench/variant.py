@@ -6,9 +6,15 @@ on the variant's device. ``train_step`` receives batches in this format and
 
 A variant subclasses :class:`Variant`, sets ``family`` and ``Config`` (a
 dataclass whose every field has a default) and implements ``build``,
-``train_step`` and ``sample``; variants with an encoder also define
-``reconstruct``. Everything a checkpoint needs (networks, optimizers, the
+``train_step`` and ``sample``. Optional, where the variant has them: ``reconstruct``
+(encoder variants: the reconstruction columns), ``decode`` and ``encode`` (the latent
+pictures, ``bench.latents``). Everything a checkpoint needs (networks, optimizers, the
 variant's random generator) is covered by the base ``state_dict``.
+
+A variant whose Config subclasses ``bench.BackboneConfig`` builds its image networks on the
+backbone the config names (``build_decoder``, ``build_encoder``; ``bench.backbones``), so one
+``--backbone`` moves every family to the same networks. How a config is made from ``--set`` text
+is ``bench.variant_config``'s.
 """
 
 from __future__ import annotations
@@ -16,13 +22,13 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
-import json
-import types
-import typing
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
+
+from bench.backbones import Backbone, get_backbone
 
 FAMILIES = ("gan", "vae", "hybrid")
 
@@ -53,6 +59,20 @@ class Variant(abc.ABC):
     # Config field -> distribution (bench.space) that `bench sweep` draws from; the fields
     # left out stay at their defaults. Empty: the variant cannot be swept without --space-override.
     search_space: ClassVar[dict] = {}
+    # Backbone name -> the Config defaults its paper gives on that backbone (e.g. SNGAN's Adam
+    # betas on resnet); fields it leaves out keep the Config's defaults, carried over.
+    backbone_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    # Whether the variant reads its encoder's ``features(x)`` (VAE/GAN's reconstruction layer,
+    # BiGAN's joint discriminator); a run refuses a backbone without them.
+    needs_features: ClassVar[bool] = False
+
+    # Optional methods, None where the variant has no such thing:
+    # reconstruct(x) -> x_hat: images [n, 3, H, W] in [-1, 1] through the encoder and back.
+    reconstruct: ClassVar[Callable | None] = None
+    # decode(z) -> images for latents [n, config.latent]; encode(x) -> latents [n, latent] (or a
+    # tuple whose first item they are). bench.latents draws the interpolation pictures with them.
+    decode: ClassVar[Callable | None] = None
+    encode: ClassVar[Callable | None] = None
 
     def __init__(self, image_shape, config=None, device="cpu", seed: int = 0):
         self.image_shape = tuple(image_shape)
@@ -91,12 +111,31 @@ class Variant(abc.ABC):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Return ``n`` generated images, float in [-1, 1], ``[n, 3, H, W]``."""
 
-    # ``reconstruct(x) -> x_hat`` is defined only by variants with an encoder.
-
     # -- provided ---------------------------------------------------------------------
     @classmethod
     def has_encoder(cls) -> bool:
         return callable(getattr(cls, "reconstruct", None))
+
+    @property
+    def backbone(self) -> Backbone:
+        """The backbone ``config.backbone`` names (a Config without that field has none)."""
+        name = getattr(self.config, "backbone", None)
+        if name is None:
+            raise TypeError(f"{type(self).__name__}.Config has no backbone field: subclass "
+                            "bench.BackboneConfig to build on the registered backbones")
+        return get_backbone(name)
+
+    def build_decoder(self) -> nn.Module:
+        """The backbone's generator / decoder for these images, ``config.latent`` and ``width``."""
+        cfg, resolution = self.config, self.image_shape[-1]
+        self.backbone.check(cfg.backbone, resolution)
+        return self.backbone.decoder(resolution, cfg.latent, cfg.width)
+
+    def build_encoder(self, out_dim: int, norm: str = "batch") -> nn.Module:
+        """The backbone's discriminator / encoder for these images: ``out_dim`` outputs, ``norm``."""
+        cfg, resolution = self.config, self.image_shape[-1]
+        self.backbone.check(cfg.backbone, resolution, norm)
+        return self.backbone.encoder(resolution, out_dim, cfg.width, norm)
 
     def latent(self, n: int, dim: int, generator: torch.Generator | None = None):
         """Standard normal draws from the variant's own generator."""
@@ -164,133 +203,3 @@ class Variant(abc.ABC):
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
         self.generator.set_state(state["generator"].cpu())
-
-
-def config_from_dict(variant_cls: type[Variant], values: dict[str, Any] | None):
-    """Build a variant's Config from plain values (``--set`` strings, or the JSON values of a
-    manifest), each converted to its field's type; an unknown field or a value that is not of
-    its field's type raises ValueError naming the field, its type and the value."""
-    values = dict(values or {})
-    config_cls = variant_cls.Config
-    fields = {f.name for f in dataclasses.fields(config_cls)}
-    unknown = sorted(set(values) - fields)
-    if unknown:
-        raise ValueError(
-            f"unknown option(s) {', '.join(unknown)} for {variant_cls.__name__}; "
-            f"it accepts: {', '.join(sorted(fields)) or 'none'}"
-        )
-    hints = typing.get_type_hints(config_cls)
-    converted = {name: convert_value(name, hints.get(name, Any), value) for name, value in values.items()}
-    return config_cls(**converted)
-
-
-def resolved_config(variant_cls: type[Variant], values: dict[str, Any] | None) -> dict[str, Any]:
-    """Every field of the variant's Config, defaults and overrides, as plain values."""
-    return dataclasses.asdict(config_from_dict(variant_cls, values))
-
-
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
-
-
-def type_text(kind) -> str:
-    """How a field's type is named in an error: ``a float``, ``one of 'a', 'b'``..."""
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin is typing.Literal:
-        return "one of " + ", ".join(repr(a) for a in args)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(type_text(a) for a in args)
-    if kind is type(None):
-        return "none"
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
-    if kind in names:
-        return names[kind]
-    return getattr(kind, "__name__", str(kind))
-
-
-class OptionValueError(ValueError):
-    """A config value that is not of its field's type; the message starts with ``field=value``."""
-
-
-def convert_value(field: str, kind, value):
-    """``value`` as the type ``kind`` of ``field``: strings are parsed, numbers widened (int to
-    float); anything else raises ValueError saying what the field takes."""
-    converted = _convert(kind, value)
-    if converted is _INVALID:
-        raise OptionValueError(f"{field}={value}: {field} takes {type_text(kind)}, and {value!r} is not that")
-    return converted
-
-
-_INVALID = object()
-
-
-def _convert(kind, value):
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if kind is Any:
-        if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except json.JSONDecodeError:
-                return value
-        return value
-    if origin in (typing.Union, types.UnionType):
-        if type(None) in args and (value is None or (isinstance(value, str)
-                                                     and value.strip().lower() in ("none", "null"))):
-            return None
-        for arg in args:
-            if arg is not type(None) and (out := _convert(arg, value)) is not _INVALID:
-                return out
-        return _INVALID
-    if origin is typing.Literal:
-        for choice in args:
-            if value == choice or (isinstance(value, str) and str(choice) == value.strip()):
-                return choice
-        return _INVALID
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-            return value.strip().lower() in _TRUE
-        return _INVALID
-    if kind is int:
-        if isinstance(value, bool):
-            return _INVALID
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                return _INVALID
-        return _INVALID
-    if kind is float:
-        if isinstance(value, bool):
-            return _INVALID
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                out = float(value.strip())
-            except ValueError:
-                return _INVALID
-            return out
-        return _INVALID
-    if kind is str:
-        return value if isinstance(value, str) else _INVALID
-    if origin in (tuple, list):
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                return _INVALID
-        if not isinstance(value, (list, tuple)):
-            return _INVALID
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            if len(args) != len(value):
-                return _INVALID
-            items = [_convert(a, v) for a, v in zip(args, value, strict=True)]
-        else:
-            items = [_convert(args[0] if args else Any, v) for v in value]
-        return _INVALID if any(i is _INVALID for i in items) else origin(items)
-    return value  # a type bench does not know: taken as given

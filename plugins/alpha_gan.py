@@ -71,9 +71,9 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from bench import LUCIC_SHARED, LogUniform, hookimpl
+from bench import LUCIC_SHARED, BackboneConfig, LogUniform, hookimpl
 from bench.autoencoder import CodeAutoencoder
-from bench.nets import BackboneConfig, ConvEncoder, Decoder, LatentDiscriminator
+from bench.nets import LatentDiscriminator
 
 ADV_LOSSES = ("logit", "nonsaturating")
 NETWORKS = ("encoder", "generator", "discriminator", "code_discriminator")  # Algorithm 1's order
@@ -107,11 +107,10 @@ class AlphaGAN(CodeAutoencoder):
                 f"alpha-gan: need recon_weight >= 0, hidden >= 1 and lr > 0, "
                 f"got {cfg.recon_weight}, {cfg.hidden}, {cfg.lr}"
             )
-        resolution = self.image_shape[-1]
         self.networks = {
-            "encoder": ConvEncoder(resolution, cfg.latent, cfg.width, norm="batch"),
-            "generator": Decoder(resolution, cfg.latent, cfg.width),
-            "discriminator": ConvEncoder(resolution, 1, cfg.width, norm="batch"),
+            "encoder": self.build_encoder(cfg.latent, norm="batch"),
+            "generator": self.build_decoder(),
+            "discriminator": self.build_encoder(1, norm="batch"),
             "code_discriminator": LatentDiscriminator(cfg.latent, cfg.hidden),
         }
         self.optimizers = self.adam_per_network(NETWORKS)

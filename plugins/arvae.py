@@ -34,9 +34,9 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from bench import LUCIC_SHARED, hookimpl
+from bench import LUCIC_SHARED, BackboneConfig, hookimpl
 from bench.autoencoder import GaussianAutoencoder, gaussian_nll, kl_standard_normal
-from bench.nets import BackboneConfig, LatentDiscriminator
+from bench.nets import LatentDiscriminator
 
 
 @dataclasses.dataclass

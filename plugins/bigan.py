@@ -54,9 +54,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench import LUCIC_SHARED, hookimpl
+from bench import LUCIC_SHARED, BackboneConfig, hookimpl
 from bench.autoencoder import LOGVAR_RANGE, CodeAutoencoder
-from bench.nets import BackboneConfig, ConvEncoder, Decoder, dcgan_init
+from bench.backbones.dcgan import ConvEncoder, dcgan_init
 
 ENCODERS = ("deterministic", "gaussian")
 D_NORMS = ("none", "batch", "spectral")
@@ -72,31 +72,27 @@ def dropout(h: torch.Tensor, p: float, generator: torch.Generator | None) -> tor
 
 
 class JointDiscriminator(nn.Module):
-    """ALI's D(x, z): x-branch (``ConvEncoder``) and z-branch MLP, joint MLP on their
-    concatenation: ``([B, 3, R, R], [B, latent]) -> [B, 1]`` logits."""
+    """ALI's D(x, z): x-branch (the backbone's encoder with ``hidden`` outputs) and z-branch MLP,
+    joint MLP on their concatenation: ``([B, 3, R, R], [B, latent]) -> [B, 1]`` logits."""
 
-    def __init__(self, resolution: int, latent: int, width: int, norm: str = "none",
+    def __init__(self, x_branch: nn.Module, latent: int, hidden: int,
                  input_dropout: float = 0.2, hidden_dropout: float = 0.5):
         super().__init__()
-        hidden = 8 * width  # ALI at width 64: 512-wide branches, 1024-wide joint layers
-        self.x_branch = ConvEncoder(resolution, hidden, width, norm=norm)
+        self.x_branch = x_branch
         self.z_branch = nn.ModuleList([nn.Linear(latent, hidden), nn.Linear(hidden, hidden)])
         self.joint = nn.ModuleList(
             [nn.Linear(2 * hidden, 2 * hidden), nn.Linear(2 * hidden, 2 * hidden), nn.Linear(2 * hidden, 1)]
         )
         self.input_dropout, self.hidden_dropout = input_dropout, hidden_dropout
-        dcgan_init(self)
+        # DCGAN's N(0, 0.02) for the MLPs. On dcgan the x-branch is drawn a second time, as in
+        # bench 0.2 (whose seeded runs must repeat); another backbone keeps its own initialisation.
+        for part in ((x_branch,) if isinstance(x_branch, ConvEncoder) else ()) + (self.z_branch, self.joint):
+            dcgan_init(part)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor, generator: torch.Generator | None = None):
         """Logits ``[B, 1]``; in training mode dropout draws its masks from ``generator``."""
         p_in, p = (self.input_dropout, self.hidden_dropout) if self.training else (0.0, 0.0)
-        h = dropout(x, p_in, generator)
-        first = True
-        for layer in self.x_branch.body:
-            if isinstance(layer, nn.Conv2d) and not first:
-                h = dropout(h, p, generator)
-            first = first and not isinstance(layer, nn.Conv2d)
-            h = layer(h)
+        h = self.x_branch.features(dropout(x, p_in, generator), lambda t: dropout(t, p, generator))
         hx = F.leaky_relu(self.x_branch.head(dropout(h, p, generator)).flatten(1), 0.2)
         hz = z.to(hx.dtype)
         for i, layer in enumerate(self.z_branch):
@@ -130,6 +126,7 @@ class BiGAN(CodeAutoencoder):
     image_networks = ("encoder", "generator")  # sample() uses G, reconstruct() E and G
     # each loss and the networks it trains
     PHASES: ClassVar = {"discriminator": ("discriminator",), "encoder_generator": ("encoder", "generator")}
+    needs_features = True  # D's x-branch: the encoder's features(x) and head
 
     def build(self) -> None:
         cfg = self.config
@@ -140,12 +137,12 @@ class BiGAN(CodeAutoencoder):
         if not (0 <= cfg.input_dropout < 1 and 0 <= cfg.dropout < 1):
             raise ValueError(f"bigan: dropout rates must be in [0, 1), got {cfg.input_dropout}, "
                              f"{cfg.dropout}")
-        resolution = self.image_shape[-1]
         out = cfg.latent * (2 if cfg.encoder == "gaussian" else 1)
+        hidden = 8 * cfg.width  # ALI at width 64: 512-wide branches, 1024-wide joint layers
         self.networks = {
-            "encoder": ConvEncoder(resolution, out, cfg.width, norm="batch"),
-            "generator": Decoder(resolution, cfg.latent, cfg.width),
-            "discriminator": JointDiscriminator(resolution, cfg.latent, cfg.width, cfg.d_norm,
+            "encoder": self.build_encoder(out, norm="batch"),
+            "generator": self.build_decoder(),
+            "discriminator": JointDiscriminator(self.build_encoder(hidden, cfg.d_norm), cfg.latent, hidden,
                                                 cfg.input_dropout, cfg.dropout),
         }
         self.optimizers = self.adam_per_network()

@@ -10,7 +10,8 @@ Networks: generator G = ``bench.nets.Decoder``, discriminator D = ``bench.nets.C
 With ``loss="hinge"`` (Miyato et al. 2018) D uses spectral norm and
 L_D = E[relu(1 - D(x))] + E[relu(1 + D(G(z)))], L_G = -E[D(G(z))].
 
-Optimizers: Adam(lr 2e-4, betas (0.5, 0.999)) for both networks.
+Optimizers: Adam(lr 2e-4, betas (0.5, 0.999)) for both networks; on the ``resnet`` backbone
+SNGAN's betas (0, 0.9) (``backbone_defaults``).
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from typing import Literal
 
 import torch.nn.functional as F
 
-from bench import LUCIC_SHARED, hookimpl
+from bench import LUCIC_SHARED, BackboneConfig, hookimpl
 from bench.adversarial import AlternatingGAN
-from bench.nets import BackboneConfig
 
 
 @dataclasses.dataclass
@@ -39,6 +39,10 @@ class GAN(AlternatingGAN):
     Config = GANConfig
     # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.space)
     search_space = {**LUCIC_SHARED}
+    # SNGAN's Adam on its CIFAR ResNet (Miyato et al. 2018; Mimicry's sngan_32 trains with
+    # lr 2e-4, betas (0, 0.9)). Its n_dis 5 is not taken: this variant is DCGAN's step, one D step
+    # per G step.
+    backbone_defaults = {"resnet": {"beta1": 0.0, "beta2": 0.9}}
 
     def build(self) -> None:
         cfg = self.config

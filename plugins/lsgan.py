@@ -36,9 +36,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from bench import LUCIC_SHARED, hookimpl
+from bench import LUCIC_SHARED, BackboneConfig, hookimpl
 from bench.adversarial import AlternatingGAN
-from bench.nets import BackboneConfig
 
 # coding -> (a, b, c): the fake label, the real label, the value G wants D to give its fakes
 CODINGS = {"binary": (0.0, 1.0, 1.0), "pearson": (-1.0, 1.0, 0.0)}

@@ -70,9 +70,8 @@ import dataclasses
 
 import torch
 
-from bench import LUCIC_SHARED, LogUniform, hookimpl
+from bench import LUCIC_SHARED, BackboneConfig, LogUniform, hookimpl
 from bench.autoencoder import GaussianAutoencoder, kl_standard_normal
-from bench.nets import BackboneConfig
 
 
 def rec_error(target: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:

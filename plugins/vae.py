@@ -30,9 +30,8 @@ import dataclasses
 
 import torch
 
-from bench import LUCIC_SHARED, LogUniform, hookimpl
+from bench import LUCIC_SHARED, BackboneConfig, LogUniform, hookimpl
 from bench.autoencoder import GaussianAutoencoder, gaussian_nll, kl_standard_normal
-from bench.nets import BackboneConfig
 
 
 @dataclasses.dataclass

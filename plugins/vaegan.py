@@ -58,9 +58,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from bench import LUCIC_SHARED, LogUniform, hookimpl
+from bench import LUCIC_SHARED, BackboneConfig, LogUniform, hookimpl
 from bench.autoencoder import GaussianAutoencoder, kl_standard_normal
-from bench.nets import BackboneConfig, ConvEncoder
 
 FAKES = ("both", "prior", "recon")
 
@@ -85,6 +84,7 @@ class VAEGAN(GaussianAutoencoder):
     Config = VAEGANConfig
     # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.space)
     search_space = {**LUCIC_SHARED, "gamma": LogUniform(1e-6, 1.0)}
+    needs_features = True  # L_llike is measured in Dis.features
 
     def build(self) -> None:
         cfg = self.config
@@ -95,7 +95,7 @@ class VAEGAN(GaussianAutoencoder):
         self.networks = {
             "encoder": self.make_encoder(),
             "decoder": self.make_decoder(),
-            "discriminator": ConvEncoder(self.image_shape[-1], 1, cfg.width, norm="batch"),
+            "discriminator": self.build_encoder(1, norm="batch"),
         }
         self.optimizers = self.adam_per_network()
 

@@ -47,9 +47,8 @@ import dataclasses
 
 import torch
 
-from bench import LUCIC_SHARED, LogUniform, hookimpl
+from bench import LUCIC_SHARED, BackboneConfig, LogUniform, hookimpl
 from bench.autoencoder import CodeAutoencoder
-from bench.nets import BackboneConfig, ConvEncoder, Decoder
 
 IMQ_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)  # multiples of C = 2 d_z sigma_z^2 (authors' code)
 
@@ -110,11 +109,8 @@ class WAE(CodeAutoencoder):
         cfg = self.config
         if cfg.lam < 0 or cfg.c_scale <= 0:
             raise ValueError(f"wae: need lam >= 0 and c_scale > 0, got {cfg.lam}, {cfg.c_scale}")
-        resolution = self.image_shape[-1]
-        self.networks = {
-            "encoder": ConvEncoder(resolution, cfg.latent, cfg.width, norm="batch"),
-            "decoder": Decoder(resolution, cfg.latent, cfg.width),
-        }
+        self.networks = {"encoder": self.build_encoder(cfg.latent, norm="batch"),
+                         "decoder": self.build_decoder()}
         self.optimizers = self.adam_per_network()
 
     def code(self, x: torch.Tensor) -> torch.Tensor:

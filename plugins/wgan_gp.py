@@ -53,9 +53,8 @@ from typing import Literal
 
 import torch
 
-from bench import LUCIC_DISC_STEPS, LUCIC_PENALTY_WEIGHT, LUCIC_SHARED, hookimpl
+from bench import LUCIC_DISC_STEPS, LUCIC_PENALTY_WEIGHT, LUCIC_SHARED, BackboneConfig, hookimpl
 from bench.adversarial import Adversarial
-from bench.nets import BackboneConfig
 
 REAL_BATCHES = ("reuse", "split")
 
@@ -77,6 +76,9 @@ class WGANGP(Adversarial):
     discriminator = "critic"
     # searched by `bench sweep` (shared ranges: Lucic et al. 2018's wide search, bench.space)
     search_space = {**LUCIC_SHARED, "n_critic": LUCIC_DISC_STEPS, "gp_weight": LUCIC_PENALTY_WEIGHT}
+    # the paper's CIFAR-10 ResNet (gan_cifar_resnet.py): lr 2e-4 (its linear decay is not taken);
+    # n_critic 5 and betas (0, 0.9) are the defaults already
+    backbone_defaults = {"resnet": {"lr": 2e-4}}
 
     def build(self) -> None:
         cfg = self.config

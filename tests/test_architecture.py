@@ -181,6 +181,8 @@ WHOLE = {"test_architecture.py", "plugins/test_builtins.py"}
 TESTED_IN = {
     "bench/adversarial.py": "plugins/test_gan.py",
     "bench/autoencoder.py": "plugins/test_vae.py",
+    "bench/backbones/base.py": "test_backbones.py",
+    "bench/backbones/builtin.py": "test_backbones.py",
     "bench/checkpoint.py": "test_run.py",
     "bench/flops.py": "test_trainer.py",
     "bench/hookspecs.py": "test_plugins.py",

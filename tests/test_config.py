@@ -116,7 +116,8 @@ def test_a_flag_sets_its_field_and_nothing_else(args, changed):
 
 def test_every_flag_set_gives_the_config_built_by_hand(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = ["--models", "gan,vae", "--dataset", "synthetic:64", "--data-dir", "data", "--no-download",
+    args = ["--models", "gan,vae", "--backbone", "resnet", "--dataset", "synthetic:64", "--data-dir", "data",
+            "--no-download",
             "--budget", "5steps", "--batch-size", "16", "--resolution", "32", "--subset", "100",
             "--device", "cpu", "--no-amp", "--compile", "--compile-mode", "reduce-overhead",
             "--no-channels-last", "--no-flip", "--log-every", "5", "--checkpoint-every", "1m",
@@ -127,7 +128,8 @@ def test_every_flag_set_gives_the_config_built_by_hand(tmp_path, monkeypatch):
             "--ray-address", "auto", "--cpus-per-trial", "2", "--gpus-per-trial", "0.5",
             "--max-retries", "1", "--seeds", "2", "--seed", "5"]
     by_hand = RunConfig(
-        models=["gan", "vae"], dataset="synthetic:64", data_dir="data", download=False, budget="5steps",
+        models=["gan", "vae"], backbone="resnet", dataset="synthetic:64", data_dir="data", download=False,
+        budget="5steps",
         batch_size=16, resolution=32, subset=100, device="cpu", amp=False, compile=True,
         compile_mode="reduce-overhead", channels_last=False, flip=False, log_every=5, checkpoint_every="1m",
         eval_samples=0, eval_every="2steps", eval_untrained=True, ema=0.999, recon_samples=40,

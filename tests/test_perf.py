@@ -46,19 +46,25 @@ def test_measure_runs_every_comparison_and_counts_the_same_work(cifar_like_folde
     result = perf.measure(["gan", "vae"], f"imagefolder:{folder}", torch.device("cpu"), loader_folder=folder,
                           batch_size=8, steps=3,
                           repeats=2, data_batches=4, mfu_steps=2, overhead_models=["gan"],
+                          backbones=("dcgan", "resnet"),
                           profile_below=2.0, log=lambda s: None)  # profile_below 2.0: profile every variant
     assert result["dataset"]["images"] == 40
     assert set(result["peaks"]) == {"matmul", "conv1x1"} and min(result["peaks"].values()) > 1e9
     d = result["data_path"]
     assert len(d["bench_runs"]) == len(d["dataloader_runs"]) == 2 and d["ratio"] > 0
-    o = result["overhead"]["gan"]
-    assert len(o["bare_runs"]) == len(o["trial_runs"]) == 2
-    assert o["overhead"] == pytest.approx(1 - o["trial_images_per_s"] / o["bare_images_per_s"])
-    for name in ("gan", "vae"):
-        m = result["mfu"][name]
-        assert m["flops_per_s"] == pytest.approx(m["flops_per_image"] * m["images_per_s"])
-        assert m["mfu"] == pytest.approx(m["flops_per_s"] / max(result["peaks"].values()))
-        assert "aten::" in result["profiles"][name]["table"]
+    for backbone in ("dcgan", "resnet"):
+        o = result["overhead"][f"gan@{backbone}"]
+        assert len(o["bare_runs"]) == len(o["trial_runs"]) == len(o["plain_runs"]) == 2
+        assert o["overhead"] == pytest.approx(1 - o["trial_images_per_s"] / o["bare_images_per_s"])
+        assert o["overhead_vs_plain"] == pytest.approx(1 - o["trial_images_per_s"] / o["plain_images_per_s"])
+        for name in ("gan", "vae"):
+            m = result["mfu"][backbone][name]
+            assert m["flops_per_s"] == pytest.approx(m["flops_per_image"] * m["images_per_s"])
+            assert m["mfu"] == pytest.approx(m["flops_per_s"] / max(result["peaks"].values()))
+            assert "aten::" in result["profiles"][f"{name}@{backbone}"]["table"]
+    # SNGAN's ResNet costs several times DCGAN's networks per image, so it runs fewer steps
+    resnet, dcgan = result["mfu"]["resnet"]["gan"], result["mfu"]["dcgan"]["gan"]
+    assert resnet["flops_per_image"] > 3 * dcgan["flops_per_image"]
     # The FLOPs per image are the trainer's own count (its first step runs under the same counter).
     from helpers import train_settings
 
@@ -71,10 +77,11 @@ def test_measure_runs_every_comparison_and_counts_the_same_work(cifar_like_folde
     variant = apply_settings(GAN((3, 32, 32), GAN.Config(), "cpu", 0), settings)
     with CountFlops() as counter:
         variant.train_step(next(make_batches(synthetic_images(16), settings, "cpu", 0)))
-    assert result["mfu"]["gan"]["flops_per_image"] == pytest.approx(counter.total / 8)
+    assert result["mfu"]["dcgan"]["gan"]["flops_per_image"] == pytest.approx(counter.total / 8)
 
     table = perf.markdown(json.loads(json.dumps(result)))
     assert "| **ratio** |" in table and "| gan |" in table and "| vae |" in table
+    assert "resnet: MFU" in table and "| gan@resnet (" in table
 
 
 @pytest.mark.parametrize("option", ["--models", "--overhead-models", "--data-dir"])

@@ -36,7 +36,8 @@ def not_inception(tmp_path) -> Path:
 
 PREFLIGHT = {
     "resolution 33": (["--dataset", "synthetic:64", "--resolution", "33", "--batch-size", "16",
-                       "--eval-samples", "0"], ["resolution 33 is not supported", "power of two"]),
+                       "--eval-samples", "0"], ["backbone 'dcgan' does not support 33x33 images",
+                                                    "powers of two >= 8"]),
     "batch larger than the data": (
         ["--dataset", "synthetic:64", "--batch-size", "128", "--eval-samples", "0"],
         ["--batch-size 128", "only 64 images", "--batch-size 64 or less"]),
@@ -55,7 +56,105 @@ PREFLIGHT = {
                                       "--eval-samples", "0", "--set", "vae.sigma=-1"],
                                      ["model 'vae' cannot be built", "sigma > 0"]),
     "no model named": (["--models", ",", "--dataset", "synthetic:64"], ["--models names no model"]),
+    "unknown backbone": (["--dataset", "synthetic:64", "--batch-size", "16", "--eval-samples", "0",
+                          "--backbone", "vgg"],
+                         ["--backbone vgg: unknown backbone", "registered: dcgan, resnet"]),
+    "one model's unknown backbone": (["--dataset", "synthetic:64", "--batch-size", "16",
+                                      "--eval-samples", "0", "--set", "gan.backbone=vgg"],
+                                     ["--set gan.backbone=vgg: unknown backbone"]),
+    "a resolution the backbone does not build": (
+        ["--dataset", "synthetic:64", "--resolution", "16", "--batch-size", "16", "--eval-samples", "0",
+         "--backbone", "resnet"], ["backbone 'resnet' does not support 16x16 images", "32x32 and 64x64"]),
 }
+
+# A backbone without features(x), and a variant that builds networks of its own (no backbone field).
+FEATURELESS_AND_OWN = """
+    import dataclasses
+
+    import torch
+    from bench import Backbone, Variant, hookimpl
+    from bench.backbones.dcgan import DCGAN
+
+
+    class Plain(Backbone):
+        has_features = False
+        resolutions = "32x32"
+
+        def supports(self, resolution):
+            return resolution == 32
+
+        def decoder(self, resolution, latent, width):
+            return DCGAN().decoder(resolution, latent, width)
+
+        def encoder(self, resolution, out_dim, width, norm="batch"):
+            return DCGAN().encoder(resolution, out_dim, width, norm)
+
+
+    @dataclasses.dataclass
+    class OwnConfig:
+        lr: float = 1e-3
+
+
+    class Own(Variant):
+        family, Config = "vae", OwnConfig
+
+        def build(self):
+            self.networks = {"decoder": torch.nn.Linear(4, 3 * 32 * 32)}
+            self.optimizers = {"decoder": torch.optim.SGD(self.networks["decoder"].parameters(), 0.1)}
+
+        def train_step(self, batch):
+            return {}
+
+        def sample(self, n, generator=None):
+            return torch.zeros(n, 3, 32, 32)
+
+
+    @hookimpl
+    def bench_register_backbones(register):
+        register("plain", Plain)
+
+
+    @hookimpl
+    def bench_register_models(register):
+        register("own", Own)
+"""
+
+# A third party's backbone under a built-in's name.
+CLASHING = """
+    from bench import hookimpl
+    from bench.backbones.dcgan import DCGAN
+
+
+    @hookimpl
+    def bench_register_backbones(register):
+        register("resnet", DCGAN)
+"""
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--models", "vaegan", "--backbone", "plain"],
+     ["model 'vaegan' reads its encoder's features(x), which backbone 'plain' does not give",
+      "use one that does (dcgan, resnet)"]),
+    (["--models", "own", "--set", "own.backbone=resnet"],
+     ["--set own: Own takes no backbone: its Config has no backbone field"]),
+    (["--models", "gan,own", "--backbone", "resnet"],
+     ["--backbone resnet: model 'own' takes no backbone", "leave it out of --models"]),
+], ids=["features", "set on a variant without the field", "run-wide on a variant without the field"])
+def test_backbone_errors_of_plugins_come_before_any_training(cli, results_dir, tmp_path, args, needles):
+    plugin = write_plugin(tmp_path, "plain.py", FEATURELESS_AND_OWN)
+    out = cli("run", "--plugin", plugin, "--dataset", "synthetic:64", "--batch-size", "16",
+              "--budget", "2steps", "--eval-samples", "0", "--no-progress", *args, expect_exit=1).output
+    one_line_error(out, *needles)
+    assert not results_dir.exists()
+
+
+def test_a_backbone_under_a_taken_name_stops_the_run_naming_both(cli, results_dir, tmp_path):
+    plugin = write_plugin(tmp_path, "clash.py", CLASHING)
+    out = cli(*RUN, "--plugin", plugin, "--dataset", "synthetic:64", "--batch-size", "16",
+              "--eval-samples", "0", expect_exit=1).output
+    one_line_error(out, "duplicate backbone name 'resnet'", f"file {plugin}",
+                   "'bench.backbones.builtin' (built-in)", "rename one of the two backbones")
+    assert not results_dir.exists()
 
 
 @pytest.mark.parametrize("case", list(PREFLIGHT))

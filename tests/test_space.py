@@ -28,7 +28,8 @@ from bench.space import (
     sampler_seed,
     space_of,
 )
-from bench.variant import Variant, config_from_dict
+from bench.variant import Variant
+from bench.variant_config import config_from_dict
 
 
 @dataclasses.dataclass

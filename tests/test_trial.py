@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from helpers import SYNTH_RUN, TINY, only_run, write_plugin
 
@@ -21,6 +22,32 @@ def test_trial_names():
     assert hinge.startswith("gan-") and hinge.endswith("-s3") and len(hinge) == len("gan-12345678-s3")
     assert hinge == TrialSpec("gan", 3, {"loss": "hinge"}).name  # a function of the options
     assert hinge != TrialSpec("gan", 3, {"loss": "nonsaturating"}).name
+    on_resnet = TrialSpec("gan", 0, backbone="resnet").name
+    assert on_resnet == "gan@resnet-s0" == trial_name("gan", 0, {}, "resnet")
+
+
+@pytest.mark.slow
+def test_the_backbone_is_recorded_in_names_rows_manifest_and_report_labels(cli, results_dir):
+    from bench.report.load import load_runs, run_frame
+
+    small = [f"--set={m}.{k}={v}" for m in ("gan", "vae") for k, v in (("width", 8), ("latent", 16))]
+    cli("run", "--models", "gan,vae", *SYNTH_RUN, "--eval-samples", "0", "--backbone", "resnet",
+        "--set", "vae.backbone=dcgan", *small)
+    run = only_run(results_dir)
+    rows = {r["trial"]: r for r in read_jsonl(run / "metrics.jsonl")}
+    assert set(rows) == {"gan@resnet-s0", "vae-s0"}  # the default backbone leaves the name as it was
+    assert (rows["gan@resnet-s0"]["backbone"], rows["vae-s0"]["backbone"]) == ("resnet", "dcgan")
+    manifest = read_json(run / "manifest.json")
+    assert manifest["config"]["backbone"] == "resnet"
+    assert manifest["config"]["options"]["gan"]["backbone"] == "resnet"
+    assert "backbone" not in manifest["config"]["options"]["vae"]
+    assert manifest["models"]["gan"]["config"]["beta1"] == 0.0  # SNGAN's Adam on resnet
+    state = torch.load(run / "trials" / "gan@resnet-s0" / "checkpoint.pt", weights_only=True)
+    assert state["variant_config"]["backbone"] == "resnet"
+    runs, _ = load_runs([run])
+    labels = dict(zip(run_frame(runs[0], 0)["trial"], run_frame(runs[0], 0)["variant"], strict=True))
+    assert labels["gan@resnet-s0"].startswith("gan (backbone=resnet") and labels["vae-s0"].startswith("vae (")
+    assert "backbone" not in labels["vae-s0"]
 
 
 def test_two_settings_of_one_model_in_one_run_folder(tmp_path):

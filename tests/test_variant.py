@@ -1,44 +1,71 @@
-"""bench.variant: a variant's Config from --set text, each value checked against and stored as its
-field's type."""
+"""bench.variant: the base class's backbone (build_decoder / build_encoder from the config's
+``backbone``), its optional methods and its errors."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
-from helpers import only_run
 
-from bench.store import read_json
-
-SYNTH = ["--dataset", "synthetic:128", "--budget", "4steps", "--batch-size", "16", "--log-every", "2",
-         "--no-progress"]
-
-
-@pytest.mark.parametrize("setting, message", [
-    ("vae.beta=abc", "--set vae.beta=abc: beta takes a number, and 'abc' is not that"),
-    ("vae.width=2.5", "--set vae.width=2.5: width takes an integer, and '2.5' is not that"),
-    ("gan.loss=wgan", "--set gan.loss=wgan: loss takes one of 'nonsaturating', 'hinge'"),
-])
-def test_set_values_are_checked_against_the_field_type_before_training(cli, results_dir, setting, message):
-    out = cli("run", "--models", "gan,vae", *SYNTH, "--eval-samples", "0", "--set", setting,
-              expect_exit=1).output
-    assert message in out and "Traceback" not in out
-    assert len([line for line in out.splitlines() if line.strip()]) == 1  # one line
-    assert not results_dir.exists()  # nothing written, nothing trained
+from bench.backbones import BackboneConfig
+from bench.backbones.dcgan import ConvEncoder, Decoder
+from bench.backbones.resnet import ResNetDecoder, ResNetEncoder
+from bench.variant import NoConfig, Variant
 
 
-@pytest.mark.slow
-def test_set_values_are_stored_with_their_field_type(cli, results_dir):
-    cli("run", "--models", "vae", *SYNTH, "--eval-samples", "0", "--set", "vae.beta=2",
-        "--set", "vae.width=8", "--set", "vae.latent=16")
-    manifest = read_json(only_run(results_dir) / "manifest.json")
-    assert manifest["config"]["options"]["vae"] == {"beta": 2.0, "width": 8, "latent": 16}
-    assert isinstance(manifest["config"]["options"]["vae"]["beta"], float)
-    # every variant's full resolved config and the version of what registered it
-    vae = manifest["models"]["vae"]
-    assert vae["config"]["beta"] == 2.0 and vae["config"]["sigma"] == 0.15 and vae["config"]["lr"] == 2e-4
-    assert vae["source"] == "built-in" and vae["version"] == manifest["versions"]["bench"]
-    assert [c["key"] for c in manifest["columns"]][:2] == ["fid", "fid_infinity"]
-    # the checkpoint says what produced it
-    state = torch.load(only_run(results_dir) / "trials" / "vae-s0" / "checkpoint.pt", weights_only=True)
-    assert state["run_config"]["options"]["vae"]["beta"] == 2.0
-    assert state["variant_config"]["beta"] == 2.0 and state["variant_config"]["width"] == 8
+@dataclasses.dataclass
+class SmallConfig(BackboneConfig):
+    width: int = 4
+    latent: int = 8
+
+
+class Pair(Variant):
+    family, Config = "gan", SmallConfig
+
+    def build(self):
+        self.networks = {"generator": self.build_decoder(), "discriminator": self.build_encoder(1, "none")}
+        self.optimizers = {n: self.adam(m.parameters(), 1e-3, (0.5, 0.9)) for n, m in self.networks.items()}
+
+    def train_step(self, batch):
+        return {}
+
+    def sample(self, n, generator=None):
+        return self.networks["generator"](self.latent(n, self.config.latent, generator))
+
+
+def test_the_config_names_the_backbone_the_networks_come_from():
+    dcgan = Pair((3, 32, 32))
+    assert type(dcgan.networks["generator"]) is Decoder
+    assert type(dcgan.networks["discriminator"]) is ConvEncoder
+    resnet = Pair((3, 32, 32), SmallConfig(backbone="resnet"))
+    assert type(resnet.networks["generator"]) is ResNetDecoder
+    assert type(resnet.networks["discriminator"]) is ResNetEncoder
+    assert resnet.sample(2).shape == (2, 3, 32, 32)
+
+
+def test_what_the_backbone_cannot_build_is_a_clear_error():
+    with pytest.raises(ValueError, match="'resnet' does not support 16x16 images; it supports 32x32"):
+        Pair((3, 16, 16), SmallConfig(backbone="resnet"))
+    with pytest.raises(KeyError, match="unknown backbone 'nope'; registered: dcgan, resnet"):
+        Pair((3, 32, 32), SmallConfig(backbone="nope"))
+
+
+def test_a_config_without_backbone_has_none_and_the_optional_methods_are_declared():
+    class Own(Variant):
+        family, Config = "gan", NoConfig
+
+        def build(self):
+            self.networks = {"g": torch.nn.Linear(1, 1)}
+            self.optimizers = {"g": torch.optim.SGD(self.networks["g"].parameters(), 0.1)}
+
+        def train_step(self, batch):
+            return {}
+
+        def sample(self, n, generator=None):
+            return torch.zeros(n, 3, 8, 8)
+
+    own = Own((3, 8, 8))
+    with pytest.raises(TypeError, match="Own.Config has no backbone field"):
+        own.backbone  # noqa: B018
+    assert Own.decode is None and Own.encode is None and Own.reconstruct is None and not Own.has_encoder()

@@ -57,13 +57,14 @@ def options_digest(options: dict) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
-def trial_name(model: str, seed: int, options: dict | None = None) -> str:
-    """The one name of a trial, (model, options, seed): ``gan-s0``, or ``gan-1a2b3c4d-s0`` when
-    the trial has options of its own beyond the run's ``--set`` (so that two settings of one
-    model can share a run folder)."""
+def trial_name(model: str, seed: int, options: dict | None = None, backbone: str | None = None) -> str:
+    """The one name of a trial, (model, backbone, options, seed): ``gan-s0``; ``gan@resnet-s0`` on
+    a backbone other than the default; ``gan-1a2b3c4d-s0`` when the trial has options of its own
+    beyond the run's ``--set`` (so that two settings of one model can share a run folder)."""
+    stem = f"{model}@{backbone}" if backbone else model
     if options:
-        return f"{model}-{options_digest(options)}-s{seed}"
-    return f"{model}-s{seed}"
+        return f"{stem}-{options_digest(options)}-s{seed}"
+    return f"{stem}-s{seed}"
 
 
 def trial_dir(run_dir: Path, name: str) -> Path:

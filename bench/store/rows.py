@@ -13,8 +13,9 @@ from pathlib import Path
 from bench.store.files import append_jsonl, read_jsonl
 from bench.store.layout import METRICS_FILE, trial_name
 
-# Where a row comes from. ``eval_point``: untrained | interval (--eval-every) | final | external.
-IDENTITY = ("run_id", "trial", "model", "options", "family", "seed", "eval_point", "dataset",
+# Where a row comes from. ``eval_point``: untrained | interval (--eval-every) | final | external;
+# ``backbone``: what the variant built on (None: a variant with networks of its own).
+IDENTITY = ("run_id", "trial", "model", "backbone", "options", "family", "seed", "eval_point", "dataset",
             "dataset_source", "budget", "device", "batch_size", "ema")
 # What the evaluation (not a metric) adds to its rows.
 EVALUATION = ("eval_samples", "eval_ref", "ref_samples", "small_n", "recon_samples", "eval_seconds")

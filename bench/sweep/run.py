@@ -32,7 +32,7 @@ from bench.store.status import COMPLETED
 from bench.store.sweep import FINAL, SEARCH, read_sweep, slots, write_sweep
 from bench.sweep.protocol import SweepProtocol
 from bench.sweep.study import SAMPLERS, ask_settings, tell
-from bench.trial import RunContext, TrialSpec
+from bench.trial import RunContext, TrialSpec, trial_spec
 
 METRIC = "fid"  # lower is better; the search picks each variant's best setting by it
 
@@ -121,7 +121,7 @@ def spaces_of(sweep: Sweep) -> dict[str, dict]:
 
 
 def spec_of(slot: dict) -> TrialSpec:
-    return TrialSpec(slot["model"], slot["seed"], slot["options"])
+    return TrialSpec(slot["model"], slot["seed"], slot["options"], slot.get("backbone"))
 
 
 def add_search_slots(sweep: Sweep, spaces: dict[str, dict] | None = None) -> bool:
@@ -140,9 +140,10 @@ def add_search_slots(sweep: Sweep, spaces: dict[str, dict] | None = None) -> boo
             missing = 1
         for options, number in ask_settings(sweep.directory, model, space, p["sampler"], p["seed"], missing,
                                             len(have)):
+            spec = trial_spec(sweep.ctx.config, model, p["trial_seed"], options)
             sweep.state["slots"].append({
                 "model": model, "phase": SEARCH, "index": len(have), "options": options,
-                "seed": p["trial_seed"], "trial": TrialSpec(model, p["trial_seed"], options).name,
+                "backbone": spec.backbone, "seed": p["trial_seed"], "trial": spec.name,
                 "optuna_number": number, "told": None,
             })
             have = slots(sweep.state, model, SEARCH)
@@ -189,9 +190,10 @@ def _choose(sweep: Sweep) -> None:
         sweep.state["chosen"][model] = {"trial": best["trial"], "options": best["options"], "value": value}
         for j in range(p["final_seeds"]):
             seed = p["trial_seed"] + 1 + j  # fresh seeds: none of them trained in the search
+            spec = trial_spec(sweep.ctx.config, model, seed, best["options"])
             sweep.state["slots"].append({
                 "model": model, "phase": FINAL, "index": j, "options": best["options"], "seed": seed,
-                "trial": TrialSpec(model, seed, best["options"]).name,
+                "backbone": spec.backbone, "trial": spec.name,
             })
     sweep.save()
 

@@ -13,7 +13,9 @@ or, inside a plugin's own tests, on a class that is not installed::
 
 The checks build small networks on 32x32 synthetic images (``small_config``), so all of them
 take about a second per variant on a CPU. ``bench/testing/test_contract.py`` is the pytest
-module; bench's own test suite runs it over the built-ins.
+module; it runs them on every registered backbone a variant can build on
+(``check_variant(MyGAN, backbone="resnet")`` for one), and bench's own test suite runs it over
+the built-ins.
 """
 
 from bench.testing.contract import (

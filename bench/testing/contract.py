@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from bench.variant import FAMILIES, Variant
+from bench.variant_config import with_backbone_defaults
 
 RESOLUTION = 32
 # Config fields that, where a variant's Config has them, are set small so that the checks take
@@ -24,14 +25,20 @@ RESOLUTION = 32
 SMALL = {"width": 8, "latent": 8, "hidden": 32}
 
 
-def small_config(cls: type[Variant], **overrides):
-    """``cls.Config`` with ``SMALL``'s fields where it has them, then ``overrides``."""
+def small_config(cls: type[Variant], backbone: str | None = None, **overrides):
+    """``cls.Config`` with ``SMALL``'s fields where it has them, then ``overrides``, on ``backbone``
+    (None: the Config's own) with that backbone's defaults (``Variant.backbone_defaults``), as a run
+    makes it."""
     names = {f.name for f in dataclasses.fields(cls.Config)}
-    return cls.Config(**{**{k: v for k, v in SMALL.items() if k in names}, **overrides})
+    values = {**{k: v for k, v in SMALL.items() if k in names}, **overrides}
+    if backbone is not None:
+        values["backbone"] = backbone
+    return cls.Config(**with_backbone_defaults(cls, values))  # unchecked: build() checks its own
 
 
-def make_variant(cls: type[Variant], seed: int = 0, resolution: int = RESOLUTION, **overrides) -> Variant:
-    return cls((3, resolution, resolution), small_config(cls, **overrides), "cpu", seed)
+def make_variant(cls: type[Variant], seed: int = 0, resolution: int = RESOLUTION, backbone: str | None = None,
+                 **overrides) -> Variant:
+    return cls((3, resolution, resolution), small_config(cls, backbone, **overrides), "cpu", seed)
 
 
 def synthetic_batch(n: int, seed: int = 0, resolution: int = RESOLUTION) -> torch.Tensor:
@@ -56,7 +63,7 @@ def _name(cls) -> str:
     return cls.__name__
 
 
-def check_class(cls: type[Variant]) -> None:
+def check_class(cls: type[Variant], backbone: str | None = None) -> None:
     """What registration needs: a family, a Config whose every field has a default, the abstract
     methods implemented, image networks that ``build`` creates."""
     assert isinstance(cls, type) and issubclass(cls, Variant), f"{cls!r} is not a bench.Variant subclass"
@@ -65,14 +72,14 @@ def check_class(cls: type[Variant]) -> None:
     cls.Config()  # every field has a default (a TypeError names the one without)
     assert not getattr(cls, "__abstractmethods__", None), (
         f"{_name(cls)} leaves {sorted(cls.__abstractmethods__)} unimplemented")
-    variant = make_variant(cls)
+    variant = make_variant(cls, backbone=backbone)
     missing = [n for n in cls.image_networks if n not in variant.networks]
     assert not missing, f"{_name(cls)}.image_networks names {missing}, which build() did not create"
 
 
-def check_one_step(cls: type[Variant]) -> None:
+def check_one_step(cls: type[Variant], backbone: str | None = None) -> None:
     """``train_step`` returns detached finite 0-d float losses and trains every network."""
-    variant, batch = make_variant(cls), synthetic_batch(8)
+    variant, batch = make_variant(cls, backbone=backbone), synthetic_batch(8)
     before = {n: [p.detach().clone() for p in net.parameters()] for n, net in variant.networks.items()}
     losses = variant.train_step(batch)
     assert losses, f"{_name(cls)}.train_step returned no losses"
@@ -85,10 +92,10 @@ def check_one_step(cls: type[Variant]) -> None:
         assert moved, f"{_name(cls)}: network {name!r} did not change in one train_step"
 
 
-def check_sampling(cls: type[Variant], resolution: int = RESOLUTION) -> None:
+def check_sampling(cls: type[Variant], resolution: int = RESOLUTION, backbone: str | None = None) -> None:
     """``sample`` (and ``reconstruct``, ``encode``/``decode`` where defined) give images in the
     boundary format, follow a given generator, and leave the networks in training mode."""
-    variant = make_variant(cls, resolution=resolution)
+    variant = make_variant(cls, resolution=resolution, backbone=backbone)
     variant.train_step(synthetic_batch(4, resolution=resolution))
     shape = (3, resolution, resolution)
     samples = variant.sample(5)
@@ -125,11 +132,11 @@ def through_state_dict(variant: Variant) -> Variant:
     return other
 
 
-def check_checkpoint_round_trip(cls: type[Variant]) -> None:
+def check_checkpoint_round_trip(cls: type[Variant], backbone: str | None = None) -> None:
     """Two variants of one seed train alike, and one saved and loaded mid-way takes the same next
     step: every random draw comes from ``self.generator`` and ``state_dict`` holds everything."""
     batches = [synthetic_batch(8, seed) for seed in range(3)]
-    a, b = make_variant(cls), make_variant(cls)
+    a, b = make_variant(cls, backbone=backbone), make_variant(cls, backbone=backbone)
     for batch in batches[:2]:
         losses_a, losses_b = a.train_step(batch), b.train_step(batch)
         assert all(torch.equal(losses_a[k], losses_b[k]) for k in losses_a), (
@@ -141,7 +148,8 @@ def check_checkpoint_round_trip(cls: type[Variant]) -> None:
         f"a {_name(cls)} reloaded from its state_dict stepped differently: {got} against {expected}")
 
 
-def _train(cls, directory: Path, steps: int, ema: float | None, resume: bool) -> list[dict]:
+def _train(cls, directory: Path, steps: int, ema: float | None, resume: bool,
+           backbone: str | None) -> list[dict]:
     from bench.config import RunConfig
     from bench.data.batches import DeviceBatches
     from bench.data.synthetic import synthetic_images
@@ -151,22 +159,22 @@ def _train(cls, directory: Path, steps: int, ema: float | None, resume: bool) ->
     settings = RunConfig(budget=f"{steps}steps", batch_size=8, log_every=1, checkpoint_every=None,
                          ema=ema).train_settings()
     batches = DeviceBatches(synthetic_images(32, RESOLUTION), 8, "cpu", seed=0)
-    trainer = Trainer(make_variant(cls), batches, settings, directory, progress=False)
+    trainer = Trainer(make_variant(cls, backbone=backbone), batches, settings, directory, progress=False)
     if resume:
         assert trainer.load_checkpoint(), "the trainer wrote no checkpoint to resume from"
     trainer.run()
     return read_jsonl(directory / "log.jsonl")
 
 
-def check_resume(cls: type[Variant]) -> None:
+def check_resume(cls: type[Variant], backbone: str | None = None) -> None:
     """Stopped at a checkpoint and resumed (as ``--resume`` does: the trainer's checkpoint file,
     loaded ``weights_only``), a trial logs the same losses as one straight run; with EMA on
     where the variant declares image networks, so the averages resume too."""
     ema = 0.5 if cls.image_networks else None
     with tempfile.TemporaryDirectory() as tmp:
-        straight = _train(cls, Path(tmp, "straight"), 4, ema, resume=False)
-        _train(cls, Path(tmp, "split"), 2, ema, resume=False)
-        resumed = _train(cls, Path(tmp, "split"), 4, ema, resume=True)
+        straight = _train(cls, Path(tmp, "straight"), 4, ema, resume=False, backbone=backbone)
+        _train(cls, Path(tmp, "split"), 2, ema, resume=False, backbone=backbone)
+        resumed = _train(cls, Path(tmp, "split"), 4, ema, resume=True, backbone=backbone)
     losses = lambda rows: [{k: v for k, v in r.items() if k.startswith("loss")} for r in rows]  # noqa: E731
     assert [r["step"] for r in resumed] == [1, 2, 3, 4], [r["step"] for r in resumed]
     assert losses(resumed) == losses(straight), (
@@ -174,14 +182,14 @@ def check_resume(cls: type[Variant]) -> None:
         f"{losses(resumed)}\nagainst\n{losses(straight)}")
 
 
-def check_ema(cls: type[Variant]) -> None:
+def check_ema(cls: type[Variant], backbone: str | None = None) -> None:
     """``--ema`` works on the variant: its image networks are averaged, sampling under the
     averages gives boundary-format images, and the trained weights come back bit for bit."""
     from bench.ema import GeneratorEMA
 
     if not cls.image_networks:
         return  # --ema refuses such a variant before training (bench.ema.check_variant)
-    variant = make_variant(cls)
+    variant = make_variant(cls, backbone=backbone)
     ema = GeneratorEMA(variant, 0.5)
     for seed in range(2):
         variant.train_step(synthetic_batch(8, seed))
@@ -200,7 +208,8 @@ def check_ema(cls: type[Variant]) -> None:
             f"network {name!r} did not get its trained weights back after ema.applied")
 
 
-# name -> check; the pytest module parametrises over these and over the registered variants
+# name -> check(cls, backbone=None); the pytest module parametrises over these and over the
+# registered variants on each registered backbone
 CONTRACT_CHECKS = {
     "class": check_class,
     "one_step": check_one_step,
@@ -211,8 +220,9 @@ CONTRACT_CHECKS = {
 }
 
 
-def check_variant(cls: type[Variant]) -> None:
-    """Every contract check on ``cls``; the first failure raises ``AssertionError``."""
+def check_variant(cls: type[Variant], backbone: str | None = None) -> None:
+    """Every contract check on ``cls`` (on ``backbone``, else its Config's); the first failure raises
+    ``AssertionError``."""
     with one_thread():
         for check in CONTRACT_CHECKS.values():
-            check(cls)
+            check(cls, backbone=backbone)

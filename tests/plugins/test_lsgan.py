@@ -72,6 +72,7 @@ def test_lsgan_train_step_applies_each_network_its_own_gradient(coding):
     assert nonzero(expected_g) and same(stepped_grads(records, "generator"), expected_g)
 
 
+@pytest.mark.dcgan
 @pytest.mark.parametrize("coding", ["binary", "pearson"])
 def test_lsgan_discriminator_leaves_chance_then_the_generator_loss_falls(coding):
     v = make("lsgan", coding=coding, latent=16)

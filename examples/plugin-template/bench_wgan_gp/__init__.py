@@ -5,8 +5,9 @@ bench has its own built-in ``wgan-gp`` (``plugins/wgan_gp.py``): use that one to
 WGAN-GP. This copy is kept short to show how a plugin is put together; the comments marked
 "Plugin:" say what bench asks of a variant and why.
 
-Networks: generator G = ``bench.nets.Decoder``; critic C = ``bench.nets.ConvEncoder`` without
-normalisation (the gradient penalty is per sample, which batch norm breaks).
+Networks: generator G = the run's backbone's decoder; critic C = its encoder without
+normalisation (the gradient penalty is per sample, which batch norm breaks). On any backbone:
+``bench run --plugin ... --backbone resnet`` puts it on SNGAN's ResNet like the built-ins.
 
 * critic, ``n_critic`` times per batch (fresh z each time, the same real batch):
   L_C = E[C(G(z))] - E[C(x)] + lambda * E[(||grad_x^ C(x^)||_2 - 1)^2],
@@ -23,14 +24,14 @@ import dataclasses
 import torch
 
 # Plugin: ``bench.Variant`` is the contract; ``hookimpl`` marks the function bench calls to
-# register models. The shared backbones keep a comparison with the built-ins fair.
-from bench import LUCIC_SHARED, IntUniform, LogUniform, Variant, hookimpl
-from bench.nets import BackboneConfig, ConvEncoder, Decoder
+# register models. Building on the run's backbone keeps a comparison with the built-ins fair.
+from bench import LUCIC_SHARED, BackboneConfig, IntUniform, LogUniform, Variant, hookimpl
 
 
 # Plugin: the options. A dataclass whose every field has a default; subclassing BackboneConfig
-# adds ``width`` and ``latent``. Each annotation is how ``--set wgan-gp-example.n_critic=3``
-# text is converted (int, float, bool, str, Literal[...]), so annotate every field.
+# adds ``width``, ``latent`` and ``backbone`` (what --backbone sets). Each annotation is how
+# ``--set wgan-gp-example.n_critic=3`` text is converted (int, float, bool, str, Literal[...]), so
+# annotate every field.
 @dataclasses.dataclass
 class WGANGPConfig(BackboneConfig):
     n_critic: int = 5  # critic updates per generator update
@@ -55,13 +56,12 @@ class WGANGP(Variant):
     def build(self):
         # Plugin: fill ``self.networks`` and ``self.optimizers`` (both dicts by name); the base
         # class moves the networks to the device and checkpoints both.
-        cfg, resolution = self.config, self.image_shape[-1]
+        cfg = self.config
         if cfg.n_critic < 1:  # Plugin: check options here, with a message that says what is wrong
             raise ValueError(f"wgan-gp-example: n_critic must be >= 1, got {cfg.n_critic}")
-        self.networks = {
-            "generator": Decoder(resolution, cfg.latent, cfg.width),
-            "critic": ConvEncoder(resolution, 1, cfg.width, norm="none"),
-        }
+        # Plugin: ``build_decoder`` / ``build_encoder`` make the networks of the backbone the
+        # config names (dcgan unless --backbone says otherwise), for these images.
+        self.networks = {"generator": self.build_decoder(), "critic": self.build_encoder(1, norm="none")}
         # Plugin: ``self.adam`` picks the fused kernel on CUDA.
         self.optimizers = {
             name: self.adam(net.parameters(), cfg.lr, (cfg.beta1, cfg.beta2))

@@ -26,9 +26,8 @@ import math
 
 import torch
 
-from bench import LUCIC_SHARED, IntUniform, hookimpl
+from bench import LUCIC_SHARED, BackboneConfig, IntUniform, hookimpl
 from bench.autoencoder import GaussianAutoencoder
-from bench.nets import BackboneConfig
 
 
 @dataclasses.dataclass

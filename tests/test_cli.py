@@ -23,6 +23,9 @@ def test_help_lists_commands_and_budget_forms(cli):
 def test_list_shows_models_with_family_and_source(cli):
     out = cli("list").output
     assert "gan" in out and "built-in" in out and "cifar10" in out and "synthetic" in out
+    backbones = out.split("backbones:")[1].split("datasets:")[0]
+    assert "dcgan" in backbones and "resnet" in backbones and "built-in" in backbones
+    assert "images: 32x32 and 64x64" in backbones
 
 
 def test_bad_budget_is_rejected_with_the_accepted_forms(cli, results_dir):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -70,6 +71,7 @@ def content_hash(images: torch.Tensor) -> str:
 class ImageSet:
     images: torch.Tensor  # uint8 [N, 3, H, W], CPU
     source: str  # where it came from, for the manifest and reports
+    total: int | None = None  # the split's size, when its loader decoded only a subset of it
 
     def __post_init__(self):
         x = self.images
@@ -86,6 +88,17 @@ class ImageSet:
         if self._hash is None:
             self._hash = content_hash(self.images)
         return self._hash
+
+
+def fixed_subset(total: int, limit: int) -> torch.Tensor:
+    """The indices (sorted) of ``--subset``'s fixed random ``limit`` of ``total`` images, seed 0:
+    folder exports are sorted by class, so the first N images would be a single class."""
+    gen = torch.Generator().manual_seed(0)
+    return torch.randperm(total, generator=gen)[:limit].sort().values
+
+
+def subset_source(source: str, limit: int) -> str:
+    return f"{source}; fixed subset of {limit} (seed 0)"
 
 
 class Dataset:
@@ -109,19 +122,17 @@ class Dataset:
                 f"dataset {self.name!r} has no {name!r} split (it has: {', '.join(self._loaders)})"
             )
         if name not in self._loaded:
-            loaded = self._loaders[name]()
-            if name == "train" and self.limit is not None and self.limit > len(loaded.images):
-                raise DatasetError(f"--subset {self.limit}: the training split of {self.name} has only "
-                                   f"{len(loaded.images)} images; give at most {len(loaded.images)}, or "
+            loader, limit = self._loaders[name], self.limit if name == "train" else None
+            # a loader that takes ``limit`` decodes only the subset (the same images: fixed_subset)
+            loaded = loader(limit=limit) if limit is not None and _takes_limit(loader) else loader()
+            total = loaded.total or len(loaded.images)
+            if limit is not None and limit > total:
+                raise DatasetError(f"--subset {limit}: the training split of {self.name} has only "
+                                   f"{total} images; give at most {total}, or "
                                    "leave --subset out to train on all of them")
-            if name == "train" and self.limit is not None and self.limit < len(loaded.images):
-                # A fixed random subset: folder exports are sorted by class, so the
-                # first N images would be a single class.
-                gen = torch.Generator().manual_seed(0)
-                keep = torch.randperm(len(loaded.images), generator=gen)[: self.limit].sort().values
-                loaded = ImageSet(
-                    loaded.images[keep], f"{loaded.source}; fixed subset of {self.limit} (seed 0)"
-                )
+            if limit is not None and limit < total and loaded.total is None:
+                keep = fixed_subset(total, limit)
+                loaded = ImageSet(loaded.images[keep], subset_source(loaded.source, limit))
             self._loaded[name] = loaded
         return self._loaded[name]
 
@@ -153,3 +164,10 @@ def resize_square(images: torch.Tensor, resolution: int | None) -> torch.Tensor:
         images.float(), size=(resolution, resolution), mode="bicubic", antialias=True
     )
     return out.round().clamp(0, 255).to(torch.uint8)
+
+
+def _takes_limit(loader) -> bool:
+    try:
+        return "limit" in inspect.signature(loader).parameters
+    except (TypeError, ValueError):  # a builtin or C callable: no signature to read
+        return False

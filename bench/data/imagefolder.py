@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from bench.data.dataset import DatasetError
+from bench.data.dataset import DatasetError, fixed_subset
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm"}
 
@@ -35,8 +35,9 @@ def load_image(path: Path, resolution: int | None) -> np.ndarray:
         ) from None
 
 
-def read_image_folder(folder: Path, resolution: int | None = None) -> torch.Tensor:
-    """All images below ``folder`` as ``uint8 [N, 3, H, W]``.
+def read_image_folder(folder: Path, resolution: int | None = None, limit: int | None = None) -> torch.Tensor:
+    """All images below ``folder`` as ``uint8 [N, 3, H, W]``; with ``limit`` (fewer than there are),
+    only ``bench.data.dataset.fixed_subset``'s ``limit`` of them, the others never decoded.
 
     Without ``resolution`` every image must already have the same size.
     """
@@ -48,6 +49,8 @@ def read_image_folder(folder: Path, resolution: int | None = None) -> torch.Tens
         raise DatasetError(
             f"no images found under {folder} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
         )
+    if limit is not None and limit < len(files):
+        files = [files[i] for i in fixed_subset(len(files), limit).tolist()]
     arrays = [load_image(p, resolution) for p in files]
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import cifar_root, requires_cifar, write_images
+from PIL import Image
 
 from bench.data import DatasetError, DatasetRequest
 from bench.data.cifar10 import CLASSES, load_cifar10
@@ -66,3 +67,28 @@ def test_cifar_export_from_shared():
     # the same fixed subset on every load
     full = load_cifar10(DatasetRequest("cifar10", data_dir=cifar_root(), limit=2000)).train
     assert torch.equal(full.images, train.images)
+
+
+def test_a_subset_of_an_export_decodes_only_its_images(tmp_path, monkeypatch):
+    """--subset N decodes N of the export's images (not all 50,000 then N of them): the same ones."""
+    import bench.data.imagefolder as imagefolder
+    from bench.data.cifar10 import _export_split
+    from bench.data.dataset import fixed_subset
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for cls in CLASSES:
+            (tmp_path / "cifar10" / split / cls).mkdir(parents=True)
+            for i in range(3):
+                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                    tmp_path / "cifar10" / split / cls / f"{i}.png")
+    full = _export_split(tmp_path / "cifar10", "train", None)()
+    decoded = []
+    real_load = imagefolder.load_image
+    monkeypatch.setattr(imagefolder, "load_image", lambda p, r=None: decoded.append(p) or real_load(p, r))
+    train = load_cifar10(DatasetRequest("cifar10", data_dir=tmp_path, limit=7)).train
+    assert len(decoded) == 7 and train.total == 30
+    assert torch.equal(train.images, full.images[fixed_subset(30, 7)])
+    assert train.source == f"{full.source}; fixed subset of 7 (seed 0)"
+    with pytest.raises(DatasetError, match="--subset 31: the training split of cifar10 has only 30 images"):
+        load_cifar10(DatasetRequest("cifar10", data_dir=tmp_path, limit=31)).train  # noqa: B018

@@ -283,3 +283,12 @@ def test_every_test_file_has_a_fast_test():
         if tests and all(is_slow(n) for n in tests) or not tests and not imported:
             only_slow.append(str(path.relative_to(TESTS)))
     assert only_slow == []
+
+
+def test_every_package_is_installed():
+    """A non-editable install (CI's, a user's) ships only the packages pyproject.toml lists."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    packages = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "bench").rglob("__init__.py")}
+    assert packages - listed == set(), "add them to [tool.setuptools] packages in pyproject.toml"

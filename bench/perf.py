@@ -221,8 +221,8 @@ def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_
         raise RunError(f"unknown backbone(s) {', '.join(unknown)}; registered: "
                        f"{', '.join(plugins.backbones.names())}")
     # each backbone's cost relative to dcgan's, from the first model's FLOPs per image
-    probe = next(iter(classes.values()))
-    cost = {b: _flops_per_image(probe, dataset, device, settings, b) for b in backbones}
+    probe = next(iter(classes))  # its FLOPs per image are also its MFU row's (not counted twice)
+    cost = {b: _flops_per_image(classes[probe], dataset, device, settings, b) for b in backbones}
     scale = {b: cost[b] / cost.get("dcgan", cost[backbones[0]]) for b in backbones}
     out["steps"] = {b: {"overhead": _steps_on(steps, scale[b]), "mfu": _steps_on(mfu_steps, scale[b])}
                     for b in backbones}
@@ -294,7 +294,7 @@ def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_
         for model, cls in classes.items():
             variant = make_variant(cls, dataset.image_shape, device, settings, backbone=backbone)
             batches = make_batches(images, settings, device, 0)
-            fpi = flops_per_image(variant, next(batches))
+            fpi = cost[backbone] if model == probe else flops_per_image(variant, next(batches))
             n = out["steps"][backbone]["mfu"]
             rate = _median([bare_loop_rate(variant, batches, n) for _ in range(repeats)])
             achieved = fpi * rate

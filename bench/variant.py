@@ -127,15 +127,15 @@ class Variant(abc.ABC):
 
     def build_decoder(self) -> nn.Module:
         """The backbone's generator / decoder for these images, ``config.latent`` and ``width``."""
-        cfg, resolution = self.config, self.image_shape[-1]
-        self.backbone.check(cfg.backbone, resolution)
-        return self.backbone.decoder(resolution, cfg.latent, cfg.width)
+        cfg, resolution, backbone = self.config, self.image_shape[-1], self.backbone
+        backbone.check(cfg.backbone, resolution)
+        return backbone.decoder(resolution, cfg.latent, cfg.width)
 
     def build_encoder(self, out_dim: int, norm: str = "batch") -> nn.Module:
         """The backbone's discriminator / encoder for these images: ``out_dim`` outputs, ``norm``."""
-        cfg, resolution = self.config, self.image_shape[-1]
-        self.backbone.check(cfg.backbone, resolution, norm)
-        return self.backbone.encoder(resolution, out_dim, cfg.width, norm)
+        cfg, resolution, backbone = self.config, self.image_shape[-1], self.backbone
+        backbone.check(cfg.backbone, resolution, norm)
+        return backbone.encoder(resolution, out_dim, cfg.width, norm)
 
     def latent(self, n: int, dim: int, generator: torch.Generator | None = None):
         """Standard normal draws from the variant's own generator."""

@@ -105,8 +105,10 @@ def _print_search_space(plugins, model: str) -> None:
         click.echo(f"  {line}")
 
 
-# What `--resume` takes: everything else comes from the run's manifest.
-RESUME_TAKES = ("resume_dir", "retry_failed", "progress", "results_dir")
+# What `bench run --resume` and `bench sweep --resume` take: everything else comes from the run's
+# manifest (and the sweep's sweep.json). --results-dir is let through (it has nowhere to go).
+RUN_RESUME_TAKES = ("resume_dir", "retry_failed", "progress", "results_dir")
+SWEEP_RESUME_TAKES = ("resume_dir", "add_samples", "progress", "results_dir")
 # Each executor's own options (its flags default to None: a value means it was given).
 EXECUTOR_OPTION_CLASSES = {name: options_class(name) for name in EXECUTOR_OPTIONS}
 # The options of the trials a run or a sweep trains: RunConfig's fields, then the executors'.
@@ -153,7 +155,8 @@ def run_command(click_ctx, results_dir, resume_dir, retry_failed, progress, **_)
     """Train every requested variant x seed under one budget and record the results."""
     command_line = shlex.join(["bench", *sys.argv[1:]])
     if resume_dir:
-        _refuse_options_resume_ignores(click_ctx)
+        _refuse_options_resume_ignores(click_ctx, RUN_RESUME_TAKES, "run", "manifest")
+        _refuse_a_sweep_folder(Path(resume_dir))
     elif retry_failed:
         raise click.UsageError("--retry-failed needs --resume RUN_DIR")
     config = None if resume_dir else run_config(click_ctx.params)  # a bad command line: before torch loads
@@ -214,17 +217,31 @@ def _execute_and_report(command: str, open_folder, execute, summarize) -> tuple[
     return opened.directory, statuses
 
 
-def _refuse_options_resume_ignores(click_ctx) -> None:
-    """A resumed run takes its options from its manifest: an option given beside --resume would
-    be ignored, so it is refused (naming it) instead."""
-    given = [p for p in click_ctx.command.params
-             if p.name not in RESUME_TAKES
-             and click_ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE]
+def _refuse_options_resume_ignores(click_ctx, takes: tuple[str, ...], what: str, record: str) -> None:
+    """A resumed run or sweep takes its options from its ``record``: an option given beside --resume
+    would be ignored, so it is refused (naming it, and what this command does take) instead."""
+    params = click_ctx.command.params
+    given = [p for p in params
+             if p.name not in takes and click_ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE]
     if given:
         names = ", ".join(p.opts[0] for p in given)
-        raise click.UsageError(f"--resume continues a run with the options in its manifest; it does not "
-                               f"take {names} (it takes only --retry-failed and --progress/--no-progress); "
-                               "start a new run to change them")
+        takes_here = " and ".join("/".join(p.opts + p.secondary_opts) for p in params
+                                  if p.name in takes and p.name not in ("resume_dir", "results_dir"))
+        more = (f"; to draw more settings per variant: bench sweep --resume {click_ctx.params['resume_dir']} "
+                "--add-samples N" if any(p.name == "samples" for p in given) else "")
+        raise click.UsageError(f"--resume continues a {what} with the options in its {record}; it does not "
+                               f"take {names} (beside --resume, bench {what} takes only {takes_here}); "
+                               f"start a new {what} to change them{more}")
+
+
+def _refuse_a_sweep_folder(folder: Path) -> None:
+    """``bench run --resume`` on a sweep folder would train the default trials of its manifest into
+    it, outside every slot of the sweep."""
+    from bench.store.layout import OPTUNA_FILE, SWEEP_FILE
+
+    if (folder / SWEEP_FILE).exists() or (folder / OPTUNA_FILE).exists():
+        raise click.ClickException(f"{folder} is a sweep folder (it has {SWEEP_FILE} or {OPTUNA_FILE}), not "
+                                   f"a run of `bench run`; continue it with: bench sweep --resume {folder}")
 
 
 @main.command("sweep")
@@ -236,22 +253,29 @@ def _refuse_options_resume_ignores(click_ctx) -> None:
               help="Where sweep folders go (env BENCH_RESULTS_DIR; default ./results).")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
               help="Finish a sweep folder; its other options come from its sweep.json and manifest.")
+@click.option("--add-samples", type=click.IntRange(min=1), default=None, metavar="N",
+              help="With --resume: draw N more settings per variant (as a sweep of K + N would have), "
+                   "train them and choose each variant's best again.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.pass_context
-def sweep_command(click_ctx, results_dir, resume_dir, progress, **_):
+def sweep_command(click_ctx, results_dir, resume_dir, add_samples, progress, **_):
     """Equal hyperparameter-search compute for every variant: K settings each, then the best
     setting over S seeds (the protocol of Lucic et al. 2018)."""
     command_line = shlex.join(["bench", *sys.argv[1:]])
     if resume_dir:
-        _refuse_options_resume_ignores(click_ctx)
+        _refuse_options_resume_ignores(click_ctx, SWEEP_RESUME_TAKES, "sweep", "sweep.json and manifest")
+    elif add_samples:
+        raise click.UsageError("--add-samples needs --resume SWEEP_DIR (a new sweep takes --samples)")
     config = None if resume_dir else run_config(click_ctx.params)  # a bad command line: before torch loads
     protocol = None if resume_dir else SweepProtocol(**options.values(SweepProtocol, click_ctx.params))
 
-    from bench.sweep.run import open_sweep, run_sweep, start_sweep
+    from bench.sweep.resume import open_sweep
+    from bench.sweep.run import run_sweep, start_sweep
 
     def open_folder():
         if resume_dir:
-            sweep = open_sweep(Path(resume_dir), progress)
+            sweep = open_sweep(Path(resume_dir), progress, add_samples=add_samples or 0,
+                               warn=lambda line: click.echo(f"warning: {line}", err=True))
         else:
             root = Path(results_dir) if results_dir else default_results_root()
             sweep = start_sweep(config, protocol, root, command_line, progress,
@@ -328,7 +352,7 @@ def report_command(run_dirs, out_dir):
 
     try:
         _build_report(run_dirs, out_dir)
-    except ReportError as exc:
+    except (ReportError, StoreError) as exc:  # a damaged file of a run or sweep folder: one line
         raise click.ClickException(str(exc)) from None
 
 

@@ -21,6 +21,7 @@ from bench.report.load import RunFolder
 from bench.report.plots import new_figure, palette, plain, save_figure
 from bench.report.render import Bold, Code, Heading, Image, Para, Table
 from bench.report.stats import rank_by_fid, t_interval
+from bench.space import parse_distribution
 from bench.store.rows import row_trial
 from bench.store.sweep import FINAL, SEARCH, read_sweep
 from bench.sweep.expected_best import bootstrap_band, expected_best_curve
@@ -31,7 +32,7 @@ COMPUTE = (("train_seconds", "training seconds"), ("images_seen", "training imag
 
 def slot_frame(run: RunFolder) -> pd.DataFrame:
     """One row per sweep slot: its phase, setting, status, final FID, reconstruction and compute."""
-    state = read_sweep(run.path)
+    state = read_sweep(run.path, parse_distribution)
     finals = {row_trial(r): r for r in run.rows if r.get("eval_point") == "final"}
     records = []
     for slot in state["slots"]:
@@ -40,11 +41,14 @@ def slot_frame(run: RunFolder) -> pd.DataFrame:
         records.append({
             "model": slot["model"], "phase": slot["phase"], "index": slot["index"], "seed": slot["seed"],
             "trial": slot["trial"], "options": slot["options"], "status": status,
+            "superseded": bool(slot.get("superseded")),  # a final of an earlier best (--add-samples)
             "fid": _number(row.get("fid")) if status == "completed" else math.nan,
             "recon_mse": _number(row.get("recon_mse")),
             **{key: _number(row.get(key)) for key, _ in COMPUTE},
         })
-    return pd.DataFrame.from_records(records)
+    columns = ["model", "phase", "index", "seed", "trial", "options", "status", "superseded", "fid",
+               "recon_mse", *(key for key, _ in COMPUTE)]  # named, so a sweep without slots is an empty table
+    return pd.DataFrame.from_records(records, columns=columns)
 
 
 def _number(value) -> float:
@@ -59,15 +63,15 @@ def _setting(options: dict) -> str:
 
 
 def sweep_blocks(run: RunFolder, plots_dir: Path | None, default_runs: list[RunFolder]) -> list:
-    state = read_sweep(run.path)
+    state = read_sweep(run.path, parse_distribution)
     p = state["protocol"]
     frame = slot_frame(run)
     models = list(p["spaces"])
     search = frame[frame["phase"] == SEARCH]
-    final = frame[frame["phase"] == FINAL]
+    final = frame[(frame["phase"] == FINAL) & ~frame["superseded"].astype(bool)]
     blocks: list = [
         Heading(2, f"Sweep {run.run_id}: equal search budget per variant"),
-        Para([f"Every variant: K = {p['samples']} settings drawn ({p['sampler']} sampler, sweep "
+        Para([f"Every variant: K = {p['samples']}{_added(p)} settings drawn ({p['sampler']} sampler, sweep "
               f"seed {p['seed']}) from its search space, each trained once (seed {p['trial_seed']}) under "
               f"the same budget and evaluated; then its best setting by FID retrained with "
               f"S = {p['final_seeds']} fresh seeds (the protocol of Lucic et al. 2018). Failed and "
@@ -81,6 +85,14 @@ def sweep_blocks(run: RunFolder, plots_dir: Path | None, default_runs: list[RunF
     if default_runs:
         blocks += _ranking_section(final, models, default_runs)
     return blocks
+
+
+def _added(protocol: dict) -> str:
+    added = protocol.get("added_samples", [])
+    if not added:
+        return ""
+    first = protocol["samples"] - sum(added)
+    return f" ({' + '.join(map(str, [first, *added]))}: more added with --add-samples)"
 
 
 def _compute_section(frame: pd.DataFrame, models: list[str]) -> list:

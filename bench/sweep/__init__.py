@@ -4,6 +4,6 @@ draws from its search space, and results are reported as the expected best score
 (Dodge et al. 2019, arXiv:1909.03004).
 
 The search spaces and their draws are model data and live in ``bench.space``; here are the
-study (``run``, ``study``, ``protocol``) and its reporting statistics (``expected_best``).
+study (``run``, ``resume``, ``study``, ``protocol``) and its reporting statistics (``expected_best``).
 Kept import-light: nothing here imports optuna or torch until it is used.
 """

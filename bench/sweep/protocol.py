@@ -9,7 +9,7 @@ import dataclasses
 
 from bench.options import option
 from bench.space import parse_override
-from bench.sweep.study import SAMPLERS
+from bench.store.sweep import SAMPLERS
 
 
 def _overrides(items) -> dict:

@@ -3,7 +3,7 @@
     start_sweep(config, protocol, ...)   check it, create the sweep folder (a run folder plus
                                          sweep.json and optuna.db) -> Sweep; the protocol
                                          (K, S, sampler...) is ``bench.sweep.protocol``'s
-    open_sweep(directory)                an existing sweep, for ``--resume``
+    open_sweep(directory)                an existing sweep, for ``--resume`` (``bench.sweep.resume``)
     run_sweep(sweep)                     the search phase, then the final phase
 
 Search: K settings per variant from its declared space (``bench.space``), each trained
@@ -24,14 +24,14 @@ from pathlib import Path
 from bench.config import RunConfig, RunError
 from bench.executors import make_executor
 from bench.plugins import Plugins
-from bench.run import now, open_run, prepare_run, start_run
+from bench.run import now, prepare_run, start_run
 from bench.space import apply_overrides, parse_distribution, space_of
-from bench.store import StoreError, read_manifest, read_status, update_manifest
+from bench.store import read_manifest, read_status, update_manifest
 from bench.store.rows import read_rows, trial_rows
 from bench.store.status import COMPLETED
-from bench.store.sweep import FINAL, SEARCH, read_sweep, slots, write_sweep
+from bench.store.sweep import FINAL, SAMPLERS, SEARCH, slots, write_sweep
 from bench.sweep.protocol import SweepProtocol
-from bench.sweep.study import SAMPLERS, ask_settings, tell
+from bench.sweep.study import ask_settings, tell
 from bench.trial import RunContext, TrialSpec, trial_spec
 
 METRIC = "fid"  # lower is better; the search picks each variant's best setting by it
@@ -63,16 +63,29 @@ def search_spaces(plugins: Plugins, models: list[str], overrides: dict) -> dict[
     spaces = {}
     for model in models:
         cls = plugins.models.get(model).obj
+        declared = space_of(cls)
         try:
-            space = apply_overrides(space_of(cls), overrides.get(model, {}), cls)
+            space = apply_overrides(declared, overrides.get(model, {}), cls)
         except ValueError as exc:
             raise RunError(f"search space of {model}: {exc}") from None
+        _refuse_default_of_unsearched(model, declared, overrides.get(model, {}))
         if not space:
             raise RunError(f"model {model!r} declares no search space (a search_space class attribute), so "
                            f"its search would train its defaults K times; give it one with --space-override "
                            f"{model}.FIELD=DISTRIBUTION, or leave it out of --models")
         spaces[model] = space
     return spaces
+
+
+def _refuse_default_of_unsearched(model: str, declared: dict, overrides: dict) -> None:
+    """``MODEL.FIELD=default`` takes a searched field out; on a field not searched it would do
+    nothing, which is a typo or a misunderstanding rather than a request."""
+    for field, text in overrides.items():
+        if text.strip().lower() == "default" and field not in declared:
+            searched = ", ".join(sorted(declared)) or "nothing"
+            raise RunError(f"--space-override {model}.{field}=default: {model} does not search {field} "
+                           f"(it searches {searched}), so it already stays at its default; leave the "
+                           "override out")
 
 
 def check_protocol(config: RunConfig, protocol: SweepProtocol) -> None:
@@ -106,14 +119,6 @@ def start_sweep(config: RunConfig, protocol: SweepProtocol, results_root: Path, 
     sweep = Sweep(ctx, state)
     sweep.save()
     return sweep
-
-
-def open_sweep(directory: Path, progress: bool = True) -> Sweep:
-    try:
-        state = read_sweep(directory)
-    except StoreError as exc:
-        raise RunError(str(exc)) from None
-    return Sweep(open_run(Path(directory), progress), state)
 
 
 def spaces_of(sweep: Sweep) -> dict[str, dict]:
@@ -175,19 +180,29 @@ def _tell_finished(sweep: Sweep, statuses: dict[str, str]) -> None:
 
 
 def _choose(sweep: Sweep) -> None:
-    """Each variant's best search setting by FID, and its S final slots (once)."""
+    """Each variant's best search setting by FID, and its S final slots. Chosen again after
+    ``--add-samples``: where the best changed, the old final slots are marked superseded (kept,
+    with their rows) and the new best gets S final slots of its own."""
     rows = read_rows(sweep.directory)
     p = sweep.protocol
     for model in p["spaces"]:
-        if model in sweep.state["chosen"]:
-            continue
         scored = [(final_value(rows, s["trial"]), s) for s in slots(sweep.state, model, SEARCH)]
         scored = [(v, s) for v, s in scored if v is not None]
+        before = sweep.state["chosen"].get(model)
         if not scored:
             sweep.state["chosen"][model] = {"trial": None, "reason": "no search trial finished with an FID"}
             continue
         value, best = min(scored, key=lambda vs: (vs[0], vs[1]["index"]))
+        if before is not None and before.get("trial") == best["trial"]:
+            continue  # the same best: its final slots stand
         sweep.state["chosen"][model] = {"trial": best["trial"], "options": best["options"], "value": value}
+        finals = slots(sweep.state, model, FINAL)
+        for slot in finals:  # a best chosen before (A, then B, then A again) gets its own finals back
+            slot["superseded"] = slot["options"] != best["options"]
+            if not slot["superseded"]:
+                del slot["superseded"]
+        if any(slot["options"] == best["options"] for slot in finals):
+            continue
         for j in range(p["final_seeds"]):
             seed = p["trial_seed"] + 1 + j  # fresh seeds: none of them trained in the search
             spec = trial_spec(sweep.ctx.config, model, seed, best["options"])
@@ -196,6 +211,11 @@ def _choose(sweep: Sweep) -> None:
                 "backbone": spec.backbone, "trial": spec.name,
             })
     sweep.save()
+
+
+def current_finals(state: dict) -> list[dict]:
+    """The final slots of each variant's current best (not superseded by ``--add-samples``)."""
+    return [s for s in slots(state, phase=FINAL) if not s.get("superseded")]
 
 
 def compute_per_variant(sweep: Sweep) -> dict[str, dict]:
@@ -224,7 +244,7 @@ def run_sweep(sweep: Sweep) -> dict[str, str]:
         statuses.update(executor.execute(ctx, pending))
         _tell_finished(sweep, statuses)
     _choose(sweep)
-    finals = [spec_of(s) for s in slots(sweep.state, phase=FINAL)]
+    finals = [spec_of(s) for s in current_finals(sweep.state)]
     statuses.update(executor.execute(ctx, finals))
     sweep.state["compute"] = compute_per_variant(sweep)
     sweep.save()

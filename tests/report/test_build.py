@@ -217,6 +217,18 @@ def test_command_line_and_machine_come_before_the_tables(tmp_path):
     assert 0 < command < md.find("| runs |") and 0 < machine < md.find("| runs |")
 
 
+def test_the_mfu_denominator_says_when_and_how_it_was_measured(tmp_path):
+    import json
+
+    run = make_run(tmp_path, seeds=(0,))
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["device"].update(peak_flops=1.3e11, peak_flops_dtype="float32",
+                              peak_flops_source="cache, measured 2026-11-25 21:31 UTC")
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    build_report([run])
+    assert "0.13 TFLOP/s (float32; cache, measured 2026-11-25 21:31 UTC)" in read_md(run)
+
+
 def test_machine_description_names_cpu_count_and_gpus():
     import os
 

@@ -93,7 +93,19 @@ def test_bad_sweeps_are_refused_before_anything_is_written(tmp_path):
         start_sweep(config(), SweepProtocol(overrides={"arvae": {"lr": "uniform(0,1)"}}), root, "t", False)
     with pytest.raises(RunError, match="search space of gan: .*n_critic"):
         start_sweep(config(), SweepProtocol(overrides={"gan": {"n_critic": "int(1,5)"}}), root, "t", False)
+    with pytest.raises(RunError, match=r"beta2=default: gan does not search beta2 \(it searches beta1, lr\)"):
+        start_sweep(config(), SweepProtocol(overrides={"gan": {"beta2": "default"}}), root, "t", False)
     assert not root.exists()
+
+
+@requires_weights
+def test_default_on_a_field_not_searched_is_refused_naming_the_searched_ones(cli, results_dir):
+    out = cli("sweep", "--models", "gan", *TRIALS, "--space-override", "gan.beta2=default", "--no-progress",
+              expect_exit=1).output
+    assert out.strip().splitlines() == [
+        "Error: --space-override gan.beta2=default: gan does not search beta2 (it searches beta1, lr), so it "
+        "already stays at its default; leave the override out"]
+    assert not results_dir.exists()
 
 
 def test_every_builtin_declares_a_valid_space_with_the_shared_ranges():

@@ -92,8 +92,10 @@ def setup_section(group: Group) -> list:
     for name in ("torch", "torchvision", "torch_fidelity", "bench", "python"):
         if f"version_{name}" in frame.columns:
             rows.append([f"{name} version", ", ".join(unique(frame[f"version_{name}"])) or "n/a"])
+    # with when and how it was measured: a peak measured on a busy machine makes every MFU read high
     peaks = {f"{fmt(dig_float(m, 'device', 'peak_flops') / 1e12)} TFLOP/s "
-             f"({dig(m, 'device', 'peak_flops_dtype')})"
+             f"({dig(m, 'device', 'peak_flops_dtype')}; "
+             f"{dig(m, 'device', 'peak_flops_source', default='when: not recorded')})"
              for m in manifests if dig_float(m, "device", "peak_flops") > 0}
     if peaks:
         rows.append(["MFU denominator (measured matrix-product peak)", ", ".join(sorted(peaks))])

@@ -12,6 +12,12 @@ the losses (LSGAN, the hinge loss), per batch:
 * G step: ``generator_loss(D(G(z)))`` on the same G(z), scored by the updated D, back-propagated
   into G's parameters only, so D's gradients stay those of its own loss.
 
+With ``n_dis`` > 1 in the config (SNGAN's n_dis, Miyato et al. 2018, Algorithm 1) D takes
+``n_dis`` steps per G step, each on fresh z, and the G step scores the last of their fakes.
+The D steps share the batch's real images (bench hands ``train_step`` one batch; the authors'
+code draws a new real batch per D step), as WGAN-GP's ``real_batch="reuse"`` does. A config
+without the field takes one D step.
+
 A third-party GAN subclasses one of them and writes its losses.
 """
 
@@ -19,6 +25,8 @@ from __future__ import annotations
 
 import abc
 from typing import ClassVar
+
+import torch
 
 from bench.variant import Variant
 
@@ -50,7 +58,17 @@ class Adversarial(Variant):
 
 
 class AlternatingGAN(Adversarial):
-    """One discriminator step, then one generator step, per batch; a subclass gives the losses."""
+    """``n_dis`` discriminator steps (default 1), then one generator step, per batch; a subclass
+    gives the losses."""
+
+    @property
+    def discriminator_steps(self) -> int:
+        return getattr(self.config, "n_dis", 1)
+
+    def build_players(self, norm: str) -> None:
+        if self.discriminator_steps < 1:
+            raise ValueError(f"{type(self).__name__}: n_dis must be >= 1, got {self.discriminator_steps}")
+        super().build_players(norm)
 
     @abc.abstractmethod
     def discriminator_loss(self, real_logits, fake_logits):
@@ -63,14 +81,20 @@ class AlternatingGAN(Adversarial):
     def train_step(self, batch):
         G, D = self.networks["generator"], self.networks[self.discriminator]
         opt_g, opt_d = self.optimizers["generator"], self.optimizers[self.discriminator]
-        z = self.latent(batch.shape[0], self.config.latent)
-
-        with self.autocast():
-            fake = G(z)
-            loss_d = self.discriminator_loss(D(batch), D(fake.detach()))
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
+        steps = self.discriminator_steps
+        losses_d = []
+        for i in range(steps):
+            z = self.latent(batch.shape[0], self.config.latent)
+            last = i == steps - 1
+            # Only the last fake reaches the G step: the others need no graph through G.
+            with self.autocast(), torch.set_grad_enabled(last):
+                fake = G(z)
+            with self.autocast():
+                loss_d = self.discriminator_loss(D(batch), D(fake.detach()))
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            losses_d.append(loss_d.detach())
 
         with self.autocast():
             loss_g = self.generator_loss(D(fake))
@@ -78,4 +102,5 @@ class AlternatingGAN(Adversarial):
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward(inputs=list(G.parameters()))
         opt_g.step()
-        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
+        loss_d = losses_d[0] if steps == 1 else torch.stack(losses_d).mean()
+        return {"loss_d": loss_d, "loss_g": loss_g.detach()}

@@ -94,11 +94,11 @@ def dataloader_rate(folder: Path, batch_size: int, batches: int, device, workers
 
 
 def make_variant(cls: type[Variant], image_shape, device, settings: TrainSettings, seed: int = 0,
-                 backbone: str | None = None) -> Variant:
+                 backbone: str | None = None, values: dict | None = None) -> Variant:
     """``cls`` at its defaults (on ``backbone``, with that backbone's defaults, if given)."""
     from bench.variant_config import config_from_dict
 
-    config = config_from_dict(cls, {"backbone": backbone} if backbone else {})
+    config = config_from_dict(cls, {**(values or {}), **({"backbone": backbone} if backbone else {})})
     return apply_settings(cls(image_shape, config, device, seed), settings)
 
 
@@ -121,8 +121,8 @@ def bare_loop_rate(variant: Variant, batches, steps: int) -> float:
 def plain_gan_rate(variant: Variant, batches, steps: int) -> float:
     """Images per second of the loop one would write by hand for ``gan`` (DCGAN, non-saturating),
     on the variant's own two networks: fresh Adam optimizers with its settings, torch's global
-    random generator, the D step then the G step as ``bench.adversarial.AlternatingGAN`` takes
-    them; no bench code between the batches and the optimizers."""
+    random generator, the ``n_dis`` D steps then the G step as ``bench.adversarial.AlternatingGAN``
+    takes them; no bench code between the batches and the optimizers."""
     import torch.nn.functional as F
 
     G, D = variant.networks["generator"], variant.networks["discriminator"]
@@ -132,14 +132,18 @@ def plain_gan_rate(variant: Variant, batches, steps: int) -> float:
     opt_d = torch.optim.Adam(D.parameters(), cfg.lr, betas=(cfg.beta1, cfg.beta2), **adam)
     autocast = torch.autocast(variant.device.type, torch.bfloat16, enabled=variant.amp)
 
+    n_dis = getattr(cfg, "n_dis", 1)
+
     def step(x):
-        z = torch.randn(x.shape[0], cfg.latent, device=x.device)
-        with autocast:
-            fake = G(z)
-            loss_d = F.softplus(-D(x)).mean() + F.softplus(D(fake.detach())).mean()
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
+        for i in range(n_dis):
+            z = torch.randn(x.shape[0], cfg.latent, device=x.device)
+            with autocast, torch.set_grad_enabled(i == n_dis - 1):
+                fake = G(z)
+            with autocast:
+                loss_d = F.softplus(-D(x)).mean() + F.softplus(D(fake.detach())).mean()
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
         with autocast:
             loss_g = F.softplus(-D(fake)).mean()
         opt_g.zero_grad(set_to_none=True)
@@ -192,8 +196,12 @@ def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_
             loader_folder: Path | None = None, batch_size: int = 128,
             steps: int = 50, repeats: int = 3, data_batches: int = 100, mfu_steps: int = 20,
             overhead_models: list[str] | None = None, profile_below: float = 0.60,
-            backbones: tuple[str, ...] = ("dcgan",), log=print) -> dict:
+            backbones: tuple[str, ...] = ("dcgan",), config_values: dict | None = None,
+            log=print) -> dict:
     """Run every comparison; returns a JSON-ready dict (see ``markdown``).
+
+    ``config_values``: config fields every variant takes (e.g. ``{"width": 16}``), in the bare
+    loop, the plain loop and the trial alike; None: the defaults.
 
     ``dataset_spec`` is what ``bench run --dataset`` takes; ``loader_folder``, an image folder
     (``<class>/*.jpg``) for the DataLoader baseline (skipped without one). ``steps`` and
@@ -222,7 +230,8 @@ def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_
                        f"{', '.join(plugins.backbones.names())}")
     # each backbone's cost relative to dcgan's, from the first model's FLOPs per image
     probe = next(iter(classes))  # its FLOPs per image are also its MFU row's (not counted twice)
-    cost = {b: _flops_per_image(classes[probe], dataset, device, settings, b) for b in backbones}
+    cost = {b: _flops_per_image(classes[probe], dataset, device, settings, b, config_values)
+            for b in backbones}
     scale = {b: cost[b] / cost.get("dcgan", cost[backbones[0]]) for b in backbones}
     out["steps"] = {b: {"overhead": _steps_on(steps, scale[b]), "mfu": _steps_on(mfu_steps, scale[b])}
                     for b in backbones}
@@ -257,11 +266,12 @@ def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_
             n = out["steps"][backbone]["overhead"]
             # the trial's steps: its own budget, on the backbone (its own options name it)
             run.config = dataclasses.replace(run.config, budget=f"{n}steps")
-            options = {} if backbone == "dcgan" else {"backbone": backbone}
+            options = {**(config_values or {}), **({} if backbone == "dcgan" else {"backbone": backbone})}
             plain_loop = model == "gan" and cls.Config().loss == "nonsaturating"
             bare, trial, trial_whole, plain = [], [], [], []
             for seed in config.seeds:
-                variant = make_variant(cls, dataset.image_shape, device, settings, seed, backbone)
+                variant = make_variant(cls, dataset.image_shape, device, settings, seed, backbone,
+                                       config_values)
                 bare.append(bare_loop_rate(variant, make_batches(images, settings, device, seed), n))
                 if plain_loop:
                     plain.append(plain_gan_rate(variant, make_batches(images, settings, device, seed), n))
@@ -292,7 +302,8 @@ def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_
     out["mfu"], out["profiles"] = {b: {} for b in backbones}, {}
     for backbone in backbones:
         for model, cls in classes.items():
-            variant = make_variant(cls, dataset.image_shape, device, settings, backbone=backbone)
+            variant = make_variant(cls, dataset.image_shape, device, settings, backbone=backbone,
+                                   values=config_values)
             batches = make_batches(images, settings, device, 0)
             fpi = cost[backbone] if model == probe else flops_per_image(variant, next(batches))
             n = out["steps"][backbone]["mfu"]
@@ -310,8 +321,8 @@ def measure(models: list[str], dataset_spec: str, device: torch.device, *, data_
     return out
 
 
-def _flops_per_image(cls, dataset, device, settings, backbone: str) -> float:
-    variant = make_variant(cls, dataset.image_shape, device, settings, backbone=backbone)
+def _flops_per_image(cls, dataset, device, settings, backbone: str, values: dict | None = None) -> float:
+    variant = make_variant(cls, dataset.image_shape, device, settings, backbone=backbone, values=values)
     return flops_per_image(variant, next(make_batches(dataset.train.images, settings, device, 0)))
 
 

@@ -62,6 +62,9 @@ class Variant(abc.ABC):
     # Backbone name -> the Config defaults its paper gives on that backbone (e.g. SNGAN's Adam
     # betas on resnet); fields it leaves out keep the Config's defaults, carried over.
     backbone_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    # Preset name -> Config field values, chosen by the Config's ``preset`` field (a variant with
+    # a second published setting, e.g. bigan's "ali"); values set explicitly win over it.
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
     # Whether the variant reads its encoder's ``features(x)`` (VAE/GAN's reconstruction layer,
     # BiGAN's joint discriminator); a run refuses a backbone without them.
     needs_features: ClassVar[bool] = False

@@ -1,6 +1,6 @@
 """A variant's config from plain values: ``--set MODEL.FIELD=VALUE`` text, or a manifest's JSON
-values, converted to each field's annotated type, over the defaults of the backbone the config
-names. Standard library only: the command line checks ``--set`` before torch is imported.
+values, converted to each field's annotated type, over the defaults of the preset and the
+backbone the config names. Standard library only: the command line checks ``--set`` before torch is imported.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 def config_from_dict(variant_cls, values: dict[str, Any] | None):
     """Build a variant's Config from plain values (``--set`` strings, or the JSON values of a
-    manifest), each converted to its field's type, over the defaults of the backbone it names
-    (``variant_cls.backbone_defaults``); an unknown field or a value that is not of its field's
+    manifest), each converted to its field's type, over the preset and backbone defaults they
+    name (``with_defaults``); an unknown field or a value that is not of its field's
     type raises ValueError naming the field, its type and the value."""
     values = dict(values or {})
     config_cls = variant_cls.Config
@@ -32,17 +32,21 @@ def config_from_dict(variant_cls, values: dict[str, Any] | None):
         )
     hints = typing.get_type_hints(config_cls)
     converted = {name: convert_value(name, hints.get(name, Any), value) for name, value in values.items()}
-    return config_cls(**with_backbone_defaults(variant_cls, converted))
+    return config_cls(**with_defaults(variant_cls, converted))
 
 
-def with_backbone_defaults(variant_cls, values: dict[str, Any]) -> dict[str, Any]:
-    """``values`` over the defaults the variant declares for the backbone they name (or its
-    Config's default backbone): ``Variant.backbone_defaults``."""
+def with_defaults(variant_cls, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` over the fields of the preset they name (``Variant.presets``, for a Config with a
+    ``preset`` field), over the defaults the variant declares for the backbone they name
+    (``Variant.backbone_defaults``); either name falls back to its field's default."""
     fields = {f.name: f for f in dataclasses.fields(variant_cls.Config)}
-    if "backbone" not in fields:
-        return values
-    backbone = values.get("backbone", fields["backbone"].default)
-    return {**getattr(variant_cls, "backbone_defaults", {}).get(backbone, {}), **values}
+    chosen = lambda name: values.get(name, fields[name].default)  # noqa: E731
+    layers: dict[str, Any] = {}
+    if "backbone" in fields:
+        layers.update(getattr(variant_cls, "backbone_defaults", {}).get(chosen("backbone"), {}))
+    if "preset" in fields:
+        layers.update(getattr(variant_cls, "presets", {}).get(chosen("preset"), {}))
+    return {**layers, **values}
 
 
 def resolved_config(variant_cls, values: dict[str, Any] | None) -> dict[str, Any]:

@@ -27,17 +27,24 @@ loss into its own networks only (``backward(inputs=...)``): L_D into D, L_EG int
 all three updates are computed at the same parameters (ALI ``ali_algorithm``; BiGAN
 ``train_gan.py`` updates D and G/E together unless ``--no_update_both``).
 
-Normalisation in D: none, with dropout, as ALI's CIFAR-10 discriminator (paper appendix A,
-CIFAR-10 table; ``experiments/ali_cifar10.py``): dropout 0.2 on the inputs of both branches and
-0.5 on the input of every later layer of D (x-branch convolutions after the first, second z layer, joint
-layers). D's logits on a pair then depend only on that pair: batch norm would mix real and fake
-pairs' statistics. (BiGAN's code does use batch norm in D, on real and generated pairs in
-separate batches; ``d_norm="batch"`` gives that, with real and fake pairs in separate passes;
-"spectral" is offered too.) Dropout masks are drawn from the variant's generator.
+Defaults (``preset="bigan"``): BiGAN's own code (jeffdonahue/bigan ``train_gan.py``): batch norm
+in D's x-branch, no dropout (``--net_fc_drop`` 0), Adam(lr 2e-4, beta1 0.5; beta2 0.999). Real and
+generated pairs go through D in separate passes, as that code's default (``--cat_inputs`` off),
+so the batch statistics of one never normalise the other.
 
-Defaults: Adam(lr 1e-4, betas (0.5, 0.999)) for E, G and D: ALI's CIFAR-10 setting
-(``LEARNING_RATE`` 1e-4, ``BETA1`` 0.5, blocks' default beta2 0.999; BiGAN used 2e-4 with beta1 0.5 on
-ImageNet). Dropout 0.2 / 0.5 from ALI.
+``preset="ali"``: ALI's CIFAR-10 setting (paper appendix A, CIFAR-10 table;
+``experiments/ali_cifar10.py``): no normalisation in D, dropout 0.2 on the inputs of both
+branches and 0.5 on the input of every later layer of D (x-branch convolutions after the first,
+second z layer, joint layers), Adam(lr 1e-4, beta1 0.5; blocks' default beta2 0.999). Fields set
+explicitly win over the preset's. "spectral" is offered in D too. Dropout masks are drawn from
+the variant's generator. D's logits on a pair without batch norm depend only on that pair: one
+pass over real and generated pairs together.
+
+Why BiGAN's setting is the default (issue 29's probe, CIFAR-10, width 32, batch 64): on the shared
+DCGAN-style networks ALI's unnormalised D gives real pairs logits up to about 120 early, the
+samples stay checkerboards until step 625-750 and carry a strong periodic pattern at 1,500 (FID
+406 on 500 samples); BiGAN's setting gives image-like samples by step 250-500 and FID 233 at
+1,500. ALI's setting was made for its maxout networks and 1,000 epochs, which bench does not have.
 
 Differences from the papers, to fit the shared backbone: E, G and D's x-branch are the shared
 DCGAN-style networks (LeakyReLU 0.2 and stride-2 4x4 convolutions, not ALI's maxout units and
@@ -108,10 +115,11 @@ class JointDiscriminator(nn.Module):
 @dataclasses.dataclass
 class BiGANConfig(BackboneConfig):
     encoder: Literal["deterministic", "gaussian"] = "deterministic"  # BiGAN's E, or ALI's q(z|x)
-    d_norm: Literal["none", "batch", "spectral"] = "none"  # normalisation in D's x-branch (ALI: none)
-    input_dropout: float = 0.2  # dropout on D's image and code inputs (ALI)
-    dropout: float = 0.5  # dropout on the inputs of D's later layers (ALI)
-    lr: float = 1e-4
+    preset: Literal["bigan", "ali"] = "bigan"  # whose published setting fills the fields below
+    d_norm: Literal["none", "batch", "spectral"] = "batch"  # normalisation in D's x-branch (ALI: none)
+    input_dropout: float = 0.0  # dropout on D's image and code inputs (ALI: 0.2)
+    dropout: float = 0.0  # dropout on the inputs of D's later layers (ALI: 0.5)
+    lr: float = 2e-4  # (ALI: 1e-4)
     beta1: float = 0.5
     beta2: float = 0.999
 
@@ -127,6 +135,8 @@ class BiGAN(CodeAutoencoder):
     # each loss and the networks it trains
     PHASES: ClassVar = {"discriminator": ("discriminator",), "encoder_generator": ("encoder", "generator")}
     needs_features = True  # D's x-branch: the encoder's features(x) and head
+    # ALI's CIFAR-10 setting (Dumoulin et al. 2017, appendix A); the defaults are BiGAN's code's
+    presets = {"bigan": {}, "ali": {"d_norm": "none", "input_dropout": 0.2, "dropout": 0.5, "lr": 1e-4}}
 
     def build(self) -> None:
         cfg = self.config

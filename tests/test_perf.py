@@ -46,7 +46,7 @@ def test_measure_runs_every_comparison_and_counts_the_same_work(cifar_like_folde
     result = perf.measure(["gan", "vae"], f"imagefolder:{folder}", torch.device("cpu"), loader_folder=folder,
                           batch_size=8, steps=3,
                           repeats=2, data_batches=4, mfu_steps=2, overhead_models=["gan"],
-                          backbones=("dcgan", "resnet"),
+                          backbones=("dcgan", "resnet"), config_values={"width": 16},  # a 16th of the cost
                           profile_below=2.0, log=lambda s: None)  # profile_below 2.0: profile every variant
     assert result["dataset"]["images"] == 40
     assert set(result["peaks"]) == {"matmul", "conv1x1"} and min(result["peaks"].values()) > 1e9
@@ -74,7 +74,7 @@ def test_measure_runs_every_comparison_and_counts_the_same_work(cifar_like_folde
     settings = train_settings(batch_size=8)
     from bench_plugins.gan import GAN
 
-    variant = apply_settings(GAN((3, 32, 32), GAN.Config(), "cpu", 0), settings)
+    variant = apply_settings(GAN((3, 32, 32), GAN.Config(width=16), "cpu", 0), settings)
     with CountFlops() as counter:
         variant.train_step(next(make_batches(synthetic_images(16), settings, "cpu", 0)))
     assert result["mfu"]["dcgan"]["gan"]["flops_per_image"] == pytest.approx(counter.total / 8)

@@ -57,6 +57,30 @@ def test_a_backbone_brings_the_defaults_its_paper_gives():
     assert resolved_config(vae, {"backbone": "resnet"}) == {**resolved_config(vae, {}), "backbone": "resnet"}
 
 
+def test_a_preset_fills_its_fields_under_the_explicit_ones_and_over_the_backbones():
+    import dataclasses
+
+    from bench.backbones import BackboneConfig
+    from bench.variant import Variant
+
+    @dataclasses.dataclass
+    class TwoConfig(BackboneConfig):
+        preset: str = "mine"
+        lr: float = 1.0
+        beta1: float = 0.5
+
+    class Two(Variant):
+        family, Config = "gan", TwoConfig
+        backbone_defaults = {"resnet": {"lr": 2.0, "beta1": 0.0}}
+        presets = {"mine": {}, "theirs": {"lr": 3.0}}
+
+    assert (config_from_dict(Two, {}).lr, config_from_dict(Two, {"preset": "theirs"}).lr) == (1.0, 3.0)
+    theirs_on_resnet = config_from_dict(Two, {"preset": "theirs", "backbone": "resnet"})
+    assert (theirs_on_resnet.lr, theirs_on_resnet.beta1) == (3.0, 0.0)  # the preset over the backbone's
+    assert config_from_dict(Two, {"preset": "theirs", "lr": "4"}).lr == 4.0  # --set over the preset
+    assert resolved_config(variant_class("bigan"), {"preset": "ali"})["d_norm"] == "none"
+
+
 def test_backbone_on_a_config_without_one_says_so():
     from bench.variant import NoConfig, Variant
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from bench.variant import FAMILIES, Variant
-from bench.variant_config import with_backbone_defaults
+from bench.variant_config import with_defaults
 
 RESOLUTION = 32
 # Config fields that, where a variant's Config has them, are set small so that the checks take
@@ -33,7 +33,7 @@ def small_config(cls: type[Variant], backbone: str | None = None, **overrides):
     values = {**{k: v for k, v in SMALL.items() if k in names}, **overrides}
     if backbone is not None:
         values["backbone"] = backbone
-    return cls.Config(**with_backbone_defaults(cls, values))  # unchecked: build() checks its own
+    return cls.Config(**with_defaults(cls, values))  # unchecked: build() checks its own
 
 
 def make_variant(cls: type[Variant], seed: int = 0, resolution: int = RESOLUTION, backbone: str | None = None,

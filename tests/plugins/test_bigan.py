@@ -42,9 +42,9 @@ def test_bigan_each_loss_reaches_only_its_networks(encoder):
 
 
 @pytest.mark.parametrize("encoder", ENCODERS)
-@pytest.mark.parametrize("d_norm", ["none", "batch"])
-def test_bigan_train_step_applies_each_network_its_own_gradient(encoder, d_norm):
-    v, x = make("bigan", encoder=encoder, d_norm=d_norm), images(8)
+@pytest.mark.parametrize("preset", ["bigan", "ali"])  # batch norm in D; none, with dropout
+def test_bigan_train_step_applies_each_network_its_own_gradient(encoder, preset):
+    v, x = make("bigan", encoder=encoder, preset=preset), images(8)
     v.train_step(images(8, seed=1))  # a step first: gradients left over must not leak
     ref = copy_of(v)
     records = spy_on_steps(v)
@@ -67,8 +67,17 @@ def test_bigan_train_step_applies_each_network_its_own_gradient(encoder, d_norm)
         assert same(stepped_grads(records, name), grads), name
 
 
+def test_bigan_defaults_are_bigans_code_and_ali_a_preset():
+    """BiGAN's train_gan.py: batch norm in D, no dropout, Adam(2e-4, beta1 0.5); ALI's CIFAR-10
+    setting by name, with a field set explicitly winning over the preset's."""
+    fields = lambda c: (c.d_norm, c.input_dropout, c.dropout, c.lr, c.beta1)  # noqa: E731
+    assert fields(make("bigan").config) == ("batch", 0.0, 0.0, 2e-4, 0.5)
+    assert fields(make("bigan", preset="ali").config) == ("none", 0.2, 0.5, 1e-4, 0.5)
+    assert fields(make("bigan", preset="ali", lr=3e-4).config) == ("none", 0.2, 0.5, 3e-4, 0.5)
+
+
 def test_bigan_dropout_is_drawn_from_the_variant_generator():
-    v, x = make("bigan"), images(8)
+    v, x = make("bigan", preset="ali"), images(8)
     D, z = v.networks["discriminator"], v.latent(8, v.config.latent)
     g = lambda: torch.Generator().manual_seed(7)  # noqa: E731
     assert torch.equal(D(x, z, g()), D(x, z, g()))  # same masks from the same state

@@ -44,9 +44,9 @@ def test_lsgan_losses_match_hand_computed_values(coding, loss_d, loss_g):
     assert float(v.generator_loss(FAKE_LOGITS)) == pytest.approx(loss_g)
 
 
-def test_lsgan_default_is_the_papers_binary_coding():
+def test_lsgan_default_is_the_authors_later_pearson_coding():
     v = make("lsgan")
-    assert v.config.coding == "binary" and (v.a, v.b, v.c) == (0.0, 1.0, 1.0)
+    assert v.config.coding == "pearson" and (v.a, v.b, v.c) == (-1.0, 1.0, 0.0)
     assert (v.config.lr, v.config.beta1, v.config.beta2) == (2e-4, 0.5, 0.999)
 
 

@@ -71,6 +71,15 @@ def train_settings(budget: str = "10m", **overrides):
     return RunConfig(budget=budget, **overrides).train_settings()
 
 
+def one_line_error(out: str, *needles: str) -> None:
+    """``out`` is one ``Error: ...`` line, without a traceback, holding every needle."""
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), out
+    assert "Traceback" not in out
+    for needle in needles:
+        assert needle in out, (needle, out)
+
+
 def only_run(results: Path) -> Path:
     runs = sorted(results.iterdir())
     assert len(runs) == 1, runs
@@ -141,3 +150,17 @@ def write_images(folder: Path, count: int, size=(32, 32), suffix=".png"):
     for i in range(count):
         pixels = rng.integers(0, 256, (*size[::-1], 3), dtype=np.uint8)
         Image.fromarray(pixels).save(folder / f"{i:03d}{suffix}")
+
+
+def lognormal_interval(values, confidence: float = 0.95) -> tuple[float, float]:
+    """The reference for the report's intervals of non-negative quantities, from the formula in
+    float64: the modified Cox interval for the mean of a log-normal quantity (Olsson 2005)."""
+    import math
+
+    import numpy as np
+    from scipy import stats
+
+    y = np.log(np.asarray(values, dtype=np.float64))
+    n, s2 = len(y), y.var(ddof=1)
+    half = stats.t.ppf((1 + confidence) / 2, n - 1) * math.sqrt(s2 / n + s2**2 / (2 * (n - 1)))
+    return math.exp(y.mean() + s2 / 2 - half), math.exp(y.mean() + s2 / 2 + half)

@@ -127,3 +127,69 @@ def make_columns_run(root: Path, name: str = "00001-toy-100steps", *, columns: l
             Image.fromarray(np.full((18, 18, 3), 40 * seed, np.uint8)).save(folder / "samples.png")
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return run
+
+
+# the search FIDs of make_sweep's variants (K = 4), and the FIDs of each one's final seeds (S = 3)
+SWEEP_SEARCH = {"gan": [80.0, 60.0, 120.0, None], "vae": [150.0, 140.0, 160.0, 155.0]}
+SWEEP_FINAL = {"gan": [62.0, 65.0, 59.0], "vae": [141.0, 139.0, 143.0]}
+SWEEP_FAMILY = {"gan": "gan", "vae": "vae", "wgan-gp": "gan", "vaegan": "hybrid"}
+
+
+def make_sweep(root: Path, name: str = "00001-synthetic-100steps-sweep", *, search=None, final=None,
+               seconds=None, samples_each=None, eval_every=False, recon=True, dataset="synthetic") -> Path:
+    """A finished sweep folder as ``bench sweep`` writes it, with known values and no training.
+
+    ``search``/``final``: model -> FID per search sample / per final seed (None: a diverged sample);
+    ``seconds``: model -> training seconds per trial (default 10); ``eval_every``: also rows during
+    training (at steps 50 and 100; the one at 50 is 0.9x the final FID)."""
+    from bench.store.sweep import write_sweep
+
+    search, final = search or SWEEP_SEARCH, final or SWEEP_FINAL
+    seconds = seconds or {}
+    run = make_columns_run(root, name, trials=())
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["config"]["models"] = list(search)
+    manifest["config"]["dataset"] = manifest["dataset"]["name"] = dataset
+    manifest["models"] = {m: {"family": SWEEP_FAMILY.get(m, "gan"), "source": "built-in"} for m in search}
+    spaces = {m: {"lr": "loguniform(1e-05,0.01)", "beta1": "uniform(0,0.9)"} for m in search}
+    k, s = len(next(iter(search.values()))), len(next(iter(final.values())))
+    state = {"protocol": {"samples": k, "final_seeds": s, "seed": 0, "sampler": "random", "metric": "fid",
+                          "trial_seed": 0, "spaces": spaces},
+             "slots": [], "chosen": {}, "compute": {}}
+    rows, rng = [], np.random.default_rng(0)
+
+    def trial(model, phase, index, seed, options, fid):
+        name_ = trial_name(model, seed, options)
+        state["slots"].append({"model": model, "phase": phase, "index": index, "options": options,
+                               "seed": seed, "trial": name_, "backbone": None,
+                               **({"optuna_number": index, "told": fid if fid is not None else "diverged"}
+                                  if phase == "search" else {})})
+        family = SWEEP_FAMILY.get(model, "gan")
+        spent = seconds.get(model, 10.0)
+        base = {"run_id": run.name, "trial": name_, "model": model, "options": options, "family": family,
+                "seed": seed, "eval_samples": 1000, "eval_ref": "test", "ref_samples": 1000}
+        if eval_every and fid is not None:
+            rows.append({**base, "eval_point": "interval", "status": "training", "step": 50,
+                         "train_seconds": spent / 2, "fid": 0.9 * fid})
+        completed = fid is not None
+        rows.append({**base, "eval_point": "final", "status": "completed" if completed else "diverged",
+                     "step": 100 if completed else 40, "train_seconds": spent, "images_seen": 6400,
+                     "train_flops": spent * 1e11, "fid": fid, "coverage": 0.0 if fid and fid > 155 else 0.4,
+                     "recall": 0.3, "recon_mse": 0.02 if recon and family != "gan" else None})
+        return name_
+
+    for model, fids in search.items():
+        options = [{"beta1": round(float(rng.uniform(0, 0.9)), 12), "lr": float(10 ** rng.uniform(-5, -2))}
+                   for _ in fids]
+        names = [trial(model, "search", i, 0, options[i], fid) for i, fid in enumerate(fids)]
+        best = min((i for i, f in enumerate(fids) if f is not None), key=lambda i: fids[i])
+        state["chosen"][model] = {"trial": names[best], "options": options[best], "value": fids[best]}
+        for i, fid in enumerate(final[model]):
+            trial(model, "final", i, 1 + i, options[best], fid)
+        state["compute"][model] = {"trials": len(fids) + len(final[model]),
+                                   "seconds": seconds.get(model, 10.0) * (len(fids) + len(final[model])),
+                                   "images": 6400.0 * (len(fids) + len(final[model])), "flops": 0.0}
+    write_sweep(run, state)
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return run

@@ -98,24 +98,28 @@ def reconstruction(ctx) -> dict:
 
 
 BUILTIN_METRICS = {
-    "fid": Metric(fid, (Column("fid", "FID", "lower"),
-                        Column("fid_infinity", "FID-infinity", "lower"))),
-    "kid": Metric(kid, (Column("kid_mean", "KID", "lower", name="kid"),
+    "fid": Metric(fid, (Column("fid", "FID", "lower", minimum=0.0),
+                        Column("fid_infinity", "FID-infinity", "lower", minimum=0.0))),
+    "kid": Metric(kid, (Column("kid_mean", "KID", "lower", name="kid", minimum=0.0),
                         Column("kid_std", "KID standard deviation over subsets", summary=False))),
-    "precision-recall": Metric(precision_recall, (Column("precision", "precision", "higher"),
-                                                  Column("recall", "recall", "higher"))),
-    "density-coverage": Metric(density_coverage, (Column("density", "density (can exceed 1)", "higher"),
-                                                  Column("coverage", "coverage", "higher"))),
+    "precision-recall": Metric(precision_recall, (
+        Column("precision", "precision", "higher", minimum=0.0, maximum=1.0),
+        Column("recall", "recall", "higher", minimum=0.0, maximum=1.0),
+    )),
+    "density-coverage": Metric(density_coverage, (
+        Column("density", "density (can exceed 1)", "higher", minimum=0.0),
+        Column("coverage", "coverage", "higher", minimum=0.0, maximum=1.0),
+    )),
     "data-copying": Metric(data_copying, (
         Column("copying_ct", "data-copying C_T (0 ideal, < 0 copying)", None),
-        Column("authenticity", "authenticity", "higher"),
+        Column("authenticity", "authenticity", "higher", minimum=0.0, maximum=1.0),
         Column("authenticity_heldout", "authenticity of held-out real images (no-copying baseline)",
                None, summary=False),
     )),
     "reconstruction": Metric(reconstruction, (
-        Column("recon_mse", "reconstruction MSE", "lower", "pixels in [0, 1]"),
+        Column("recon_mse", "reconstruction MSE", "lower", "pixels in [0, 1]", minimum=0.0),
         Column("recon_psnr", "reconstruction PSNR", "higher", "dB"),
-        Column("recon_fid", "reconstruction FID", "lower"),
+        Column("recon_fid", "reconstruction FID", "lower", minimum=0.0),
     ), needs="encoder"),
 }
 

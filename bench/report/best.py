@@ -19,7 +19,8 @@ import pandas as pd
 from bench.store.columns import Column
 
 # Derived by the report from a trial's interval and final rows; set on the trial's final row.
-BEST_FID = Column("best_fid", "best FID so far (interval and final evaluations)", "lower")
+BEST_FID = Column("best_fid", "best FID so far (interval and final evaluations)", "lower",
+                  minimum=0.0)
 BEST_FID_AT = Column("best_fid_at", "budget used at the best FID", None, "%", scale=100.0)
 EVALUATED_POINTS = ("interval", "final")  # the untrained point is never a trial's best
 BEST_COLUMNS = ["variant", "family", "seed", "run_id", "status", "points", "final_fid", "best_fid",

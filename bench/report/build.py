@@ -12,16 +12,18 @@ import datetime
 import io
 import json
 import math
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
+from bench.report.across import across_blocks, cross_frame
 from bench.report.comparable import group_runs
 from bench.report.load import column_table, load_runs
-from bench.report.render import Bold, Bullets, Heading, Para, to_html, to_markdown
+from bench.report.render import Bold, Bullets, Details, Heading, Para, to_html, to_markdown
 from bench.report.sections import group_blocks
 from bench.report.sweep import slot_frame, sweep_blocks
-from bench.store.files import atomic_write
+from bench.store.files import StoreError, atomic_write
 from bench.store.sweep import is_sweep
 
 # results.csv starts with what says where a row comes from
@@ -70,19 +72,34 @@ def build_report(run_dirs, out_dir=None, plots: bool = True) -> dict[str, Path]:
                             "separate."]))
         blocks.append(Bullets([[f"Comparison {g.number}: {', '.join(r.run_id for r in g.runs)}"
                                 + (f" (separate: {g.reason})" if g.reason else "")] for g in groups]))
+    sweeps, sweep_tables, sweep_parts = [], [], []
+    for run in (r for r in runs if is_sweep(r.path)):  # plain runs given alongside are the defaults
+        try:
+            part = sweep_blocks(run, plots_dir if plots else None, [r for r in runs if not is_sweep(r.path)])
+            sweep_tables.append(slot_frame(run).assign(run_id=run.run_id))
+        except StoreError as exc:  # a damaged sweep.json: its rows are still reported below
+            notes.append(f"{exc} (the sweep's rows are reported as a plain run's)")
+            warnings.warn(notes[-1], stacklevel=2)  # the command line prints it as one line
+            continue
+        sweeps.append(run)
+        sweep_parts += part
     if notes:
         blocks += [Heading(2, "Warnings"), Bullets([[n] for n in notes])]
-    summaries = []
+    blocks += sweep_parts  # the sweep's answer first
+    if len(sweeps) >= 2:
+        blocks += across_blocks(sweeps)
+    detail, summaries = [], []
     for group in groups:
         group_part, summary = group_blocks(group, plots_dir if plots else None, several)
-        blocks += group_part
+        detail += group_part
         summaries.append(summary)
-
-    sweeps = [r for r in runs if is_sweep(r.path)]
-    sweep_tables = []
-    for run in sweeps:  # the sweep's own analysis; plain runs given alongside are its defaults
-        blocks += sweep_blocks(run, plots_dir if plots else None, [r for r in runs if r not in sweeps])
-        sweep_tables.append(slot_frame(run).assign(run_id=run.run_id))
+    if sweeps:  # every setting as a run report shows it: below the answer, opened on demand
+        blocks += [Heading(2, "Per-setting detail"),
+                   Para(["Every setting of the sweep as the report of a plain run shows it: setup, ranking, "
+                         "summary across seeds, plots and samples per setting id."]),
+                   Details(f"Open the per-setting report ({sum(len(g.frame) for g in groups)} rows)", detail)]
+    else:
+        blocks += detail
 
     ordered = [c for c in FIRST_COLUMNS if c in rows.columns]
     rows = rows[ordered + [c for c in rows.columns if c not in ordered]]
@@ -93,6 +110,9 @@ def build_report(run_dirs, out_dir=None, plots: bool = True) -> dict[str, Path]:
         "parquet": out / "results.parquet",
         "summary": out / "summary.csv",
     }
+    if len(sweeps) >= 2:  # variants x sweeps: final FID, interval and rank per sweep
+        paths["across_csv"] = out / "across.csv"
+        atomic_write(paths["across_csv"], cross_frame(sweeps).to_csv(index=False).encode())
     if sweep_tables:  # one row per sweep slot: phase, setting, status, FID, compute
         table = pd.concat(sweep_tables, ignore_index=True)
         table["options"] = table["options"].map(lambda o: json.dumps(o, sort_keys=True))

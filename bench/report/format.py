@@ -23,6 +23,15 @@ def fmt(value) -> str:
     return f"{x:.4g}"
 
 
+def fmt_fid(value) -> str:
+    """An FID (or another quantity measured to about 0.1): one decimal, "-" when missing."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return "-"
+    return f"{x:.1f}" if math.isfinite(x) else "-"
+
+
 def fmt_interval(mean, low, high, n: int, seeds: int | None = None) -> str:
     """``41.17 [37.9, 44.4]``; says why there is no interval (no value, one seed), and how many
     seeds have the value when that is fewer than ``seeds``."""

@@ -21,14 +21,17 @@ import pandas as pd
 
 from bench.metrics.builtin import BUILTIN_METRICS
 from bench.report.format import dig, is_nan
+from bench.report.settings import setting_ids
+from bench.space import parse_distribution
 from bench.store.columns import TRIAL_COLUMNS, Column
 from bench.store.files import StoreError, read_jsonl
 from bench.store.layout import MANIFEST_FILE, METRICS_FILE
 from bench.store.manifest import read_manifest
 from bench.store.rows import EVALUATION, IDENTITY, PROGRESS, row_trial
+from bench.store.sweep import is_sweep, read_sweep
 
 # Derived by the report from each row's budget and what the trial used.
-BUDGET_USED = Column("budget_used", "budget used", None, "%", scale=100.0)
+BUDGET_USED = Column("budget_used", "budget used", None, "%", scale=100.0, minimum=0.0)
 # Columns every frame has whatever the rows hold, so later code never meets a missing one.
 BASE_COLUMNS = list(dict.fromkeys(IDENTITY + EVALUATION + PROGRESS))
 # The non-metric numeric columns (metric columns are numeric by declaration).
@@ -166,9 +169,20 @@ def _as_dict(value) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def _setting_ids(run: RunFolder) -> dict[str, str]:
+    """A sweep's trials by their short setting ids (``gan#3``), so that settings read as names."""
+    if not is_sweep(run.path):
+        return {}
+    try:
+        return setting_ids(read_sweep(run.path, parse_distribution))
+    except StoreError:  # a damaged sweep.json: its rows are still reported, by their options
+        return {}
+
+
 def run_frame(run: RunFolder, order: int) -> pd.DataFrame:
     """One run's rows with the run's settings from its manifest as columns."""
     m = run.manifest
+    ids = _setting_ids(run)
     config = _as_dict(dig(m, "config"))
     run_options = _as_dict(config.get("options"))
     extra = {
@@ -206,7 +220,9 @@ def run_frame(run: RunFolder, order: int) -> pd.DataFrame:
         ema = row.get("ema", config.get("ema"))
         if ema:  # averaged image networks evaluated: a variant of its own beside the plain one
             options["ema"] = ema
-        record["variant"] = variant_label(model, options)
+        setting = ids.get(record["trial"])
+        record["variant"] = (variant_label(setting, {"ema": ema} if ema else None) if setting
+                             else variant_label(model, options))
         # rows written before the evaluation existed fall back on the manifest's settings
         for key in ("eval_samples", "eval_ref"):
             if record.get(key) is None and key in config:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bench.report.best import has_progress, trial_bests
-from bench.report.stats import final_rows, finite, t_interval, variants
+from bench.report.stats import bounded_interval, fid_interval, final_rows, finite, variants
 from bench.store.columns import Column
 from bench.store.files import read_jsonl
 from bench.store.layout import LOG_FILE, trial_dir
@@ -86,7 +86,7 @@ def fid_vs_time(frame: pd.DataFrame, context: str, path: Path, notes: list[str])
         rows = aligned_points(points[points["variant"] == name])
         line = []
         for _, at in rows.groupby("align", sort=False):
-            fid = t_interval(at["fid"])
+            fid = fid_interval(at["fid"])
             line.append((float(np.nanmean(at["train_seconds"].to_numpy(float))), fid))
         ax.scatter(rows["train_seconds"], rows["fid"], s=10, alpha=0.45, color=colours[name])
         line.sort(key=lambda p: (math.isnan(p[0]), p[0]))
@@ -163,7 +163,7 @@ def finite_or_nan(values) -> np.ndarray:
 
 
 def throughput(frame: pd.DataFrame, context: str, path: Path, notes: list[str]) -> Path | None:
-    """Training and sampling images/s per variant: mean bar, 95% t-interval error bar (2+ seeds)."""
+    """Training and sampling images/s per variant: mean bar, 95% interval error bar (2+ seeds)."""
     final = final_rows(frame)
     specs = [("train_images_per_s", "training"), ("sample_images_per_s", "sampling")]
     specs = [(c, label) for c, label in specs if c in final.columns and len(finite(final[c]))]
@@ -175,9 +175,10 @@ def throughput(frame: pd.DataFrame, context: str, path: Path, notes: list[str]) 
     figure = new_figure(4.2 * len(specs), 3.8)
     axes = figure.subplots(1, len(specs), squeeze=False).ravel()
     for ax, (column, label) in zip(axes, specs, strict=True):
-        intervals = [t_interval(final.loc[final["variant"] == n, column]) for n in names]
+        intervals = [bounded_interval(final.loc[final["variant"] == n, column], minimum=0.0) for n in names]
         means = [i.mean if i.n else 0.0 for i in intervals]
-        errors = np.array([[i.mean - i.low, i.high - i.mean] if i.available else [0.0, 0.0]
+        errors = np.array([[max(i.mean - i.low, 0.0), max(i.high - i.mean, 0.0)] if i.available
+                           else [0.0, 0.0]
                            for i in intervals]).T
         ax.bar(range(len(names)), means, yerr=errors, capsize=4,
                color=[colours[n] for n in names], alpha=0.85)
@@ -193,10 +194,14 @@ def throughput(frame: pd.DataFrame, context: str, path: Path, notes: list[str]) 
     return save_figure(figure, path)
 
 
+MAX_UPRIGHT_BARS = 8  # more bars per panel: horizontal bars, each label on its own line
+
+
 def metric_panels(summary: pd.DataFrame, columns: list[Column], context: str, path: Path,
                   notes: list[str]) -> Path | None:
     """One panel per summary column of the table that a completed trial has a value of: the mean
-    per variant as a bar, its 95% t-interval as an error bar (2+ seeds). The numbers are those
+    per variant as a bar, its 95% interval as an error bar (2+ seeds); horizontal bars when there
+    are more than ``MAX_UPRIGHT_BARS`` variants. The numbers are those
     of the summary table (``stats.summarize``), so a newly declared column shows up here too."""
     shown = [c for c in columns if c.summary and (summary.loc[summary["column"] == c.key, "n"] > 0).any()]
     if not shown:
@@ -204,13 +209,19 @@ def metric_panels(summary: pd.DataFrame, columns: list[Column], context: str, pa
         return None
     names = list(dict.fromkeys(str(v) for v in summary["variant"]))
     colours = palette(names)
-    per_line = min(4, len(shown))
+    sideways = len(names) > MAX_UPRIGHT_BARS  # one label per line, never printed over each other
+    per_line = min(2 if sideways else 4, len(shown))
     lines = math.ceil(len(shown) / per_line)
+    labels = [plain(textwrap.shorten(v, 48)) for v in names]
+    panel = 0.19 * len(names) + 1.3 if sideways else 2.9
     # A fixed grid: the constrained-layout solver takes seconds over a score of panels.
-    height = 2.9 * lines + 0.8
-    figure = new_figure(3.4 * per_line, height, layout=None)
-    figure.subplots_adjust(left=0.07, right=0.98, top=1 - 0.85 / height, bottom=0.75 / height,
-                           wspace=0.45, hspace=0.75)
+    height = panel * lines + 0.8
+    width = 6.2 * per_line if sideways else 3.4 * per_line
+    figure = new_figure(width, height, layout=None)
+    label_room = min(0.4, 0.075 * max(len(t) for t in labels) / width) if sideways else 0.0
+    figure.subplots_adjust(left=0.07 + label_room, right=0.98, top=1 - 0.85 / height, bottom=0.75 / height,
+                           wspace=0.45 + (2.2 * label_room if sideways else 0.0),
+                           hspace=1.3 / panel if sideways else 0.75)  # about an inch between lines
     axes = figure.subplots(lines, per_line, squeeze=False).ravel()
     for ax, column in zip(axes, shown, strict=False):
         cells = summary[summary["column"] == column.key].drop_duplicates("variant").set_index("variant")
@@ -219,20 +230,30 @@ def metric_panels(summary: pd.DataFrame, columns: list[Column], context: str, pa
         mean = cells["mean"].to_numpy(float)
         low, high = cells["ci95_low"].to_numpy(float), cells["ci95_high"].to_numpy(float)
         has_interval = (n >= 2) & np.isfinite(low) & np.isfinite(high)
-        errors = np.where(has_interval, [mean - low, high - mean], 0.0)
-        ax.bar(range(len(names)), np.where(n > 0, mean, 0.0), yerr=errors, capsize=3,
-               color=[colours[v] for v in names], alpha=0.85)
+        # clipped: a log-normal interval may (rarely) not contain the sample mean it is drawn around
+        errors = np.where(has_interval, np.maximum([mean - low, high - mean], 0.0), 0.0)
+        values, colors = np.where(n > 0, mean, 0.0), [colours[v] for v in names]
+        if sideways:
+            ax.barh(range(len(names)), values, xerr=errors, capsize=2, color=colors, alpha=0.85)
+            ax.set_yticks(range(len(names)), labels, fontsize=7)
+            ax.invert_yaxis()  # the first variant on top, as in the tables
+            ax.set_xlabel(plain(textwrap.fill(column.title, 50)), fontsize=8)
+            ax.tick_params(axis="x", labelsize=7)
+            ax.grid(axis="x", alpha=0.3)
+        else:
+            ax.bar(range(len(names)), values, yerr=errors, capsize=3, color=colors, alpha=0.85)
+            ax.set_xticks(range(len(names)), labels, rotation=25, ha="right", fontsize=7)
+            ax.set_ylabel(plain(textwrap.fill(column.title, 38)), fontsize=8)
+            ax.tick_params(axis="y", labelsize=7)
+            ax.grid(axis="y", alpha=0.3)
         for x in np.flatnonzero(n == 0):
-            ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=7)
-        ax.set_xticks(range(len(names)), [plain(v) for v in names], rotation=25, ha="right", fontsize=7)
-        ax.set_ylabel(plain(textwrap.fill(column.title, 38)), fontsize=8)
+            ax.text(*((0, x) if sideways else (x, 0)), "n/a", ha="left" if sideways else "center",
+                    va="center" if sideways else "bottom", fontsize=7)
         direction = f" ({column.better} is better)" if column.better else ""
         ax.set_title(plain(textwrap.fill(column.label + direction, 40)), fontsize=9)
-        ax.tick_params(axis="y", labelsize=7)
-        ax.grid(axis="y", alpha=0.3)
     for ax in axes[len(shown):]:
         ax.set_visible(False)
-    figure.suptitle(plain(f"Metrics per variant (mean across seeds, 95% t-interval with 2+ seeds): "
+    figure.suptitle(plain(f"Metrics per variant (mean across seeds, 95% interval with 2+ seeds): "
                           f"{context}"), fontsize=10)
     return save_figure(figure, path)
 

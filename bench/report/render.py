@@ -58,7 +58,15 @@ class Image:
     alt: str
 
 
-Block = Heading | Para | Bullets | Table | Image
+@dataclasses.dataclass
+class Details:
+    """Blocks a reader opens on demand: ``<details>`` in HTML (closed) and in GitHub markdown."""
+
+    summary: str
+    blocks: list
+
+
+Block = Heading | Para | Bullets | Table | Image | Details
 
 
 def _parts(parts) -> list[Inline]:
@@ -109,6 +117,9 @@ def to_markdown(blocks: list[Block], base: Path) -> str:
         elif isinstance(block, Image):
             target = Path(block.path).resolve().relative_to(Path(base).resolve()).as_posix()
             lines += [f"![{md_escape(block.alt)}](<{target}>)", ""]
+        elif isinstance(block, Details):  # GitHub renders it; a blank line lets markdown in
+            lines += [f"<details><summary>{md_escape(block.summary)}</summary>", "",
+                      to_markdown(block.blocks, base), "</details>", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -141,12 +152,25 @@ th, td { border: 1px solid #d0d7de; padding: 0.3em 0.6em; vertical-align: top; }
 th { background: #f6f8fa; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 code { background: #f6f8fa; padding: 0 0.25em; border-radius: 3px; }
+div.table { max-width: 100%; overflow-x: auto; }
+details { margin: 1em 0; } summary { cursor: pointer; font-weight: 600; }
 img { max-width: 100%; border: 1px solid #d0d7de; margin: 0.4em 0 1.2em; }
 h2 { border-bottom: 1px solid #d0d7de; padding-bottom: 0.2em; margin-top: 1.8em; }
 """
 
 
 def to_html(blocks: list[Block], title: str) -> str:
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8"/>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"/>'
+        f"<title>{h(title)}</title><style>{_STYLE}</style></head>\n<body>\n"
+        + _html_body(blocks)
+        + "\n</body></html>\n"
+    )
+
+
+def _html_body(blocks: list[Block]) -> str:
     body: list[str] = []
     for block in blocks:
         if isinstance(block, Heading):
@@ -167,15 +191,13 @@ def to_html(blocks: list[Block], title: str) -> str:
                 ) + "</tr>"
                 for row in block.rows
             )
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            # a table wider than the page scrolls in its own box; the page never scrolls sideways
+            body.append(f'<div class="table"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody>'
+                        "</table></div>")
         elif isinstance(block, Image):
             body.append(f'<figure><img src="{data_uri(block.path)}" alt="{h(block.alt)}"/>'
                         f"<figcaption>{h(block.alt)}</figcaption></figure>")
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8"/>'
-        '<meta name="viewport" content="width=device-width, initial-scale=1"/>'
-        f"<title>{h(title)}</title><style>{_STYLE}</style></head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
-    )
+        elif isinstance(block, Details):
+            inner = _html_body(block.blocks)
+            body.append(f"<details><summary>{h(block.summary)}</summary>\n{inner}\n</details>")
+    return "\n".join(body)

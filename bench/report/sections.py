@@ -19,10 +19,10 @@ from bench.report.stats import (
     CI_METHOD,
     TEST_METHOD,
     Rank,
+    fid_interval,
     final_rows,
     rank_by_fid,
     summarize,
-    t_interval,
     variants,
 )
 from bench.report.timing import timing_text
@@ -240,7 +240,7 @@ def best_section(frame: pd.DataFrame) -> list:
         rows = bests[(bests["variant"] == name) & (bests["status"] == "completed")]
         if rows.empty:
             continue
-        best, final = t_interval(rows["best_fid"]), t_interval(rows["final_fid"])
+        best, final = fid_interval(rows["best_fid"]), fid_interval(rows["final_fid"])
         gap = rows["final_fid"] - rows["best_fid"]
         worse = gap[gap > 0]
         text = (f"{name}: best FID {fmt_interval(best.mean, best.low, best.high, best.n)}, at "

@@ -18,10 +18,14 @@ from bench.store.columns import Column
 
 CONFIDENCE = 0.95
 CI_METHOD = (
-    "95% confidence intervals are two-sided Student t-intervals across training seeds: "
-    "mean ± t(0.975, n − 1) · s / √n, with s the sample standard deviation (ddof = 1) and n the "
-    "number of seeds that have the value. With one seed no interval can be given: it is shown as "
-    "unavailable (n/a), not as zero width."
+    "95% confidence intervals are across training seeds (n: the seeds that have the value; one seed "
+    "gives no interval, shown as n/a, not as zero width). A quantity that cannot be negative (FID, "
+    "KID, MSE, images/s) gets the modified Cox interval for the mean of a log-normal quantity "
+    "(Olsson 2005): exp(ȳ + s²/2 ± t(0.975, n − 1) · √(s²/n + s⁴/(2(n − 1)))), ȳ and s the mean and "
+    "standard deviation of the logs, so it never extends below zero; where a value is 0 or below "
+    "(KID's unbiased estimate can be) and for the other columns: the Student t-interval "
+    "mean ± t(0.975, n − 1) · s / √n, cut at the quantity's range (0 to 1 for precision, recall, "
+    "coverage) where it would leave it."
 )
 TEST_METHOD = (
     "The lead of each variant over the next one by mean FID is tested with Welch's unequal-variance "
@@ -37,6 +41,7 @@ class Interval:
     low: float
     high: float
     n: int
+    method: str = "t"  # "t", "t, cut at the range" or "log-normal" (see CI_METHOD)
 
     @property
     def available(self) -> bool:
@@ -62,6 +67,45 @@ def t_interval(values, confidence: float = CONFIDENCE) -> Interval:
 
     half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * float(x.std(ddof=1)) / math.sqrt(n)
     return Interval(mean, mean - half, mean + half, n)
+
+
+def bounded_interval(values, minimum: float | None = None, maximum: float | None = None,
+                     confidence: float = CONFIDENCE) -> Interval:
+    """Mean and confidence interval of a quantity that lies in [minimum, maximum]: the log-normal
+    interval when the quantity is non-negative and every value is positive, else the t-interval
+    cut at the range (the point estimate is the sample mean either way)."""
+    x = finite(values)
+    plain = t_interval(x, confidence)
+    if not plain.available:
+        return plain
+    if minimum == 0 and maximum is None and (x > 0).all():
+        return _lognormal_mean_interval(x, plain.mean, confidence)
+    low = plain.low if minimum is None else max(plain.low, minimum)
+    high = plain.high if maximum is None else min(plain.high, maximum)
+    cut = (low, high) != (plain.low, plain.high)
+    return Interval(plain.mean, low, high, plain.n, "t, cut at the range" if cut else "t")
+
+
+def _lognormal_mean_interval(x: np.ndarray, mean: float, confidence: float) -> Interval:
+    """The modified Cox interval (Olsson 2005, J. Stat. Educ. 13(1)) for E[X], X log-normal."""
+    from scipy import stats
+
+    y = np.log(x)
+    n, s2 = len(y), float(y.var(ddof=1))
+    if s2 == 0:  # every seed the same value: the interval is that value (exp(log x) may be 1 ulp off)
+        return Interval(mean, mean, mean, n, "log-normal")
+    centre = float(y.mean()) + s2 / 2
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * math.sqrt(s2 / n + s2**2 / (2 * (n - 1)))
+    return Interval(mean, math.exp(centre - half), math.exp(centre + half), n, "log-normal")
+
+
+def column_interval(values, column: Column) -> Interval:
+    """The interval of a column's shown values (stored value x ``scale``), inside its range."""
+    return bounded_interval(values, *column.shown_range)
+
+
+def fid_interval(values) -> Interval:
+    return bounded_interval(values, minimum=0.0)
 
 
 def welch_p(a, b) -> float:
@@ -102,7 +146,7 @@ def summarize(frame: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
             if not column.summary:
                 continue
             values = finite(rows[column.key]) * column.scale if column.key in rows.columns else []
-            interval = t_interval(values)
+            interval = column_interval(values, column)
             out.append({
                 "variant": variant, "family": family, "metric": column.short, "label": column.title,
                 "column": column.key, "seeds": len(rows), "n": interval.n, "mean": interval.mean,
@@ -136,7 +180,7 @@ def rank_by_fid(frame: pd.DataFrame) -> list[Rank]:
     ranks, values = [], {}
     for variant in variants(final):
         rows = final[final["variant"] == variant]
-        interval = t_interval(rows["fid"])
+        interval = fid_interval(rows["fid"])
         if interval.n == 0:
             continue
         values[variant] = finite(rows["fid"])

@@ -22,6 +22,9 @@ class Column:
     scale: float = 1.0  # shown value = stored value * scale
     summary: bool = True  # one line of the report's summary (mean and CI across seeds)
     name: str = ""  # the summary's short name for it (default: the key)
+    # the range the stored quantity can take (None: unbounded); confidence intervals stay inside it
+    minimum: float | None = None
+    maximum: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.key, str) or not KEY_PATTERN.match(self.key):
@@ -50,12 +53,18 @@ class Column:
         """The label with its unit, for a table row or an axis."""
         return f"{self.label} ({self.unit})" if self.unit else self.label
 
+    @property
+    def shown_range(self) -> tuple[float | None, float | None]:
+        """``minimum``/``maximum`` in the shown unit (``scale`` is positive for every column)."""
+        return tuple(None if b is None else b * self.scale for b in (self.minimum, self.maximum))
+
 
 # Written by every trial (not by a metric): what it cost.
 TRIAL_COLUMNS = (
-    Column("train_images_per_s", "training images/s", "higher"),
-    Column("sample_images_per_s", "sampling images/s", "higher"),
-    Column("mfu", "MFU", "higher", "% of the measured matrix-product peak", scale=100.0),
-    Column("params_total", "parameters", None, "millions", scale=1e-6, name="params"),
-    Column("peak_memory_bytes", "peak memory", "lower", "MiB", scale=1 / 2**20, name="peak_memory"),
+    Column("train_images_per_s", "training images/s", "higher", minimum=0.0),
+    Column("sample_images_per_s", "sampling images/s", "higher", minimum=0.0),
+    Column("mfu", "MFU", "higher", "% of the measured matrix-product peak", scale=100.0, minimum=0.0),
+    Column("params_total", "parameters", None, "millions", scale=1e-6, name="params", minimum=0.0),
+    Column("peak_memory_bytes", "peak memory", "lower", "MiB", scale=1 / 2**20, name="peak_memory",
+           minimum=0.0),
 )

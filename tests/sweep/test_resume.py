@@ -128,11 +128,15 @@ def test_a_truncated_sweep_json_is_one_line_for_resume_and_report(cli, sweep_cop
 
 @pytest.mark.slow
 @requires_weights
-def test_a_damaged_sweep_json_is_one_line_for_report(cli, sweep_copy):
+def test_a_damaged_sweep_json_is_one_line_for_report_and_its_rows_are_still_reported(cli, sweep_copy):
     change, expected = DAMAGE["a choice without its options"]  # every case fails in the one read_sweep
     edit_state(sweep_copy, change)
-    line = one_line(cli("report", sweep_copy, expect_exit=1))
-    assert f"{sweep_copy / 'sweep.json'} is damaged: {expected}" in line
+    result = cli("report", sweep_copy)
+    warned = [line for line in result.output.splitlines()
+              if line.startswith("warning:") and "sweep.json" in line]
+    assert len(warned) == 1 and f"{sweep_copy / 'sweep.json'} is damaged: {expected}" in warned[0]
+    report = (sweep_copy / "report.md").read_text()
+    assert "is damaged" in report and "Ranking by FID" in report  # the rows, as a plain run's
 
 
 # -- 4. the right resume for the right folder -----------------------------------------------------

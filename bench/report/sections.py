@@ -365,8 +365,9 @@ def group_blocks(group: Group, plots_dir: Path | None, several: bool) -> tuple[l
                            "are merged into this comparison."))
     summary = summarize(frame, group.columns)
     notes = list(group.notes)
-    blocks += setup_section(group)
+    # the answer first: which variant leads and whether that is significant, then how it was run
     blocks += ranking_section(rank_by_fid(frame) if not frame.empty else [])
+    blocks += setup_section(group)
     blocks += summary_section(summary, group.columns)
     blocks += best_section(frame)
     blocks += failures_section(frame)

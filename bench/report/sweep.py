@@ -333,9 +333,9 @@ def expected_best_plot(curves: dict, path: Path, run_id: str) -> Path:
         if cost is not None:
             ax.set_xscale("log")
         if cost == "seconds_per_sample" and math.isfinite(equal_compute(curves)):
-            ax.axvline(equal_compute(curves), color="black", linestyle="--", linewidth=0.8,
-                       label="equal compute (answer table)")
-            ax.legend(fontsize=7, loc="upper right")
+            line = ax.axvline(equal_compute(curves), color="black", linestyle="--", linewidth=0.8,
+                              label="equal compute (answer table)")
+            ax.legend(handles=[line], fontsize=7, loc="upper right")
     axes[0].set_ylabel("expected best FID")
     axes[0].xaxis.get_major_locator().set_params(integer=True)
     axes[0].legend(fontsize=8, ncol=2)

@@ -140,7 +140,7 @@ def with_manifest(run, **keys):
 
 
 def setup_part(md: str) -> str:
-    return md.split("### Setup")[1].split("### Ranking")[0]
+    return md.split("### Setup")[1].split("### Summary across seeds")[0]
 
 
 def test_the_setup_gives_the_estimate_and_the_time_taken(tmp_path):

@@ -172,7 +172,8 @@ def throughput(frame: pd.DataFrame, context: str, path: Path, notes: list[str]) 
         return None
     names = variants(final)
     colours = palette(variants(frame))
-    figure = new_figure(4.2 * len(specs), 3.8)
+    sideways = len(names) > MAX_UPRIGHT_BARS
+    figure = new_figure((6.2 if sideways else 4.2) * len(specs), 0.19 * len(names) + 1.8 if sideways else 3.8)
     axes = figure.subplots(1, len(specs), squeeze=False).ravel()
     for ax, (column, label) in zip(axes, specs, strict=True):
         intervals = [bounded_interval(final.loc[final["variant"] == n, column], minimum=0.0) for n in names]
@@ -180,21 +181,38 @@ def throughput(frame: pd.DataFrame, context: str, path: Path, notes: list[str]) 
         errors = np.array([[max(i.mean - i.low, 0.0), max(i.high - i.mean, 0.0)] if i.available
                            else [0.0, 0.0]
                            for i in intervals]).T
-        ax.bar(range(len(names)), means, yerr=errors, capsize=4,
-               color=[colours[n] for n in names], alpha=0.85)
-        for x, interval in enumerate(intervals):
-            if interval.n == 0:
-                ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=8)
-        ax.set_xticks(range(len(names)), [plain(n) for n in names], rotation=20, ha="right", fontsize=8)
-        ax.set_ylabel(f"{label} throughput (images/s)")
+        bars(ax, [plain(textwrap.shorten(n, 48)) for n in names], means, errors, [colours[n] for n in names],
+             f"{label} throughput (images/s)", [x for x, i in enumerate(intervals) if i.n == 0])
         ax.set_title(f"{label} (higher is better)", fontsize=9)
-        ax.grid(axis="y", alpha=0.3)
     devices = ", ".join(sorted({str(d) for d in final["device"].dropna()})) or "unknown device"
     figure.suptitle(plain(f"Throughput on {devices}: {context}"), fontsize=10)
     return save_figure(figure, path)
 
 
 MAX_UPRIGHT_BARS = 8  # more bars per panel: horizontal bars, each label on its own line
+
+
+def bars(ax, labels: list[str], values, errors, colours: list, value_label: str, missing=()) -> None:
+    """One bar per label with its error bar; horizontal (first label on top) past
+    ``MAX_UPRIGHT_BARS`` so that every label stays readable. ``missing``: indices shown as n/a."""
+    sideways = len(labels) > MAX_UPRIGHT_BARS
+    place = range(len(labels))
+    if sideways:
+        ax.barh(place, values, xerr=errors, capsize=2, color=colours, alpha=0.85)
+        ax.set_yticks(place, labels, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel(value_label, fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.grid(axis="x", alpha=0.3)
+    else:
+        ax.bar(place, values, yerr=errors, capsize=3, color=colours, alpha=0.85)
+        ax.set_xticks(place, labels, rotation=25, ha="right", fontsize=7)
+        ax.set_ylabel(value_label, fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(axis="y", alpha=0.3)
+    for i in missing:
+        ax.text(*((0, i) if sideways else (i, 0)), "n/a", ha="left" if sideways else "center",
+                va="center" if sideways else "bottom", fontsize=7)
 
 
 def metric_panels(summary: pd.DataFrame, columns: list[Column], context: str, path: Path,
@@ -232,23 +250,8 @@ def metric_panels(summary: pd.DataFrame, columns: list[Column], context: str, pa
         has_interval = (n >= 2) & np.isfinite(low) & np.isfinite(high)
         # clipped: a log-normal interval may (rarely) not contain the sample mean it is drawn around
         errors = np.where(has_interval, np.maximum([mean - low, high - mean], 0.0), 0.0)
-        values, colors = np.where(n > 0, mean, 0.0), [colours[v] for v in names]
-        if sideways:
-            ax.barh(range(len(names)), values, xerr=errors, capsize=2, color=colors, alpha=0.85)
-            ax.set_yticks(range(len(names)), labels, fontsize=7)
-            ax.invert_yaxis()  # the first variant on top, as in the tables
-            ax.set_xlabel(plain(textwrap.fill(column.title, 50)), fontsize=8)
-            ax.tick_params(axis="x", labelsize=7)
-            ax.grid(axis="x", alpha=0.3)
-        else:
-            ax.bar(range(len(names)), values, yerr=errors, capsize=3, color=colors, alpha=0.85)
-            ax.set_xticks(range(len(names)), labels, rotation=25, ha="right", fontsize=7)
-            ax.set_ylabel(plain(textwrap.fill(column.title, 38)), fontsize=8)
-            ax.tick_params(axis="y", labelsize=7)
-            ax.grid(axis="y", alpha=0.3)
-        for x in np.flatnonzero(n == 0):
-            ax.text(*((0, x) if sideways else (x, 0)), "n/a", ha="left" if sideways else "center",
-                    va="center" if sideways else "bottom", fontsize=7)
+        bars(ax, labels, np.where(n > 0, mean, 0.0), errors, [colours[v] for v in names],
+             plain(textwrap.fill(column.title, 50 if sideways else 38)), np.flatnonzero(n == 0))
         direction = f" ({column.better} is better)" if column.better else ""
         ax.set_title(plain(textwrap.fill(column.label + direction, 40)), fontsize=9)
     for ax in axes[len(shown):]:

@@ -6,6 +6,7 @@ A plugin needs only::
     from bench import hookimpl, Backbone                  # a backbone
     from bench import LUCIC_SHARED, LogUniform   # ... and the search space `bench sweep` draws from
     from bench import hookimpl, Metric, Column   # a metric
+    from bench import hookimpl, Tracker          # a tracker (a live view: W&B, Aim...)
 
 ``Variant`` (which needs torch) is imported on first use, so that torch-free parts of bench
 (the results store, reports) start without it.
@@ -18,7 +19,7 @@ __version__ = "0.2.0"
 SPACE = ("Distribution", "LogUniform", "Uniform", "IntUniform", "Categorical", "LUCIC_SHARED",
          "LUCIC_DISC_STEPS", "LUCIC_PENALTY_WEIGHT")
 BACKBONES = ("Backbone", "BackboneConfig")  # bench.backbones: standard library only
-__all__ = ["Column", "Metric", "Variant", "hookimpl", "__version__", *BACKBONES, *SPACE]
+__all__ = ["Column", "Metric", "Tracker", "Variant", "hookimpl", "__version__", *BACKBONES, *SPACE]
 
 
 def __getattr__(name: str):
@@ -38,6 +39,10 @@ def __getattr__(name: str):
         import bench.space
 
         return getattr(bench.space, name)
+    if name == "Tracker":
+        from bench.trackers import Tracker
+
+        return Tracker
     if name == "Column":
         from bench.store.columns import Column
 

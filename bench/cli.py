@@ -1,6 +1,6 @@
 """The ``bench`` command line.
 
-    bench list                                          models, backbones, datasets and metrics
+    bench list                                          models, backbones, datasets, metrics, trackers
     bench run --models all --dataset cifar10 --budget 10m --seeds 2
     bench run --resume results/00003-cifar10-10m        continue an interrupted run
     bench report results/00003-cifar10-10m              tables and plots of run folders
@@ -63,7 +63,7 @@ def main():
 @click.option("--search-space", "search_model", metavar="MODEL", default=None,
               help="Print MODEL's search space (what `bench sweep` draws from) instead.")
 def list_command(plugin_files, search_model):
-    """List every registered model (name, family, source), backbone, dataset and metric."""
+    """List every registered model (name, family, source), backbone, dataset, metric and tracker."""
     from bench.plugins import check_plugin_files, load_plugins
 
     try:
@@ -86,6 +86,14 @@ def list_command(plugin_files, search_model):
     click.echo("metrics:")
     for entry in plugins.metrics:
         click.echo(f"  {entry.name:<16} {'':<8} {entry.source}  columns: {', '.join(entry.obj.keys)}")
+    click.echo("trackers:")
+    for entry in plugins.trackers:
+        click.echo(f"  {entry.name:<16} {'':<8} {entry.source}")
+    click.echo("extractors:")
+    for entry in plugins.extractors:
+        e = entry.obj
+        click.echo(f"  {entry.name:<16} {'':<8} {entry.source}  {e.input_size}px -> {e.feature_size}-d, "
+                   f"columns: {('*_' + e.short) if e.short else 'unsuffixed'}; weights: {e.weights}")
     _report_plugin_problems(plugins)
 
 
@@ -202,19 +210,32 @@ def _execute_and_report(command: str, open_folder, execute, summarize) -> tuple[
         opened = open_folder()
         statuses = execute(opened)
     except _clean_errors() as exc:
+        _end_trackers(opened, "failed")
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         if opened is not None:
             click.echo(f"\ninterrupted; continue with: bench {command} --resume {opened.directory}", err=True)
+        _end_trackers(opened, "interrupted")
         sys.exit(EXIT_INTERRUPTED)
     summarize(statuses)
     click.echo(f"results: {opened.directory}")
+    report = None
     try:  # the results are written: a failing report must not fail the run
         _build_report([opened.directory])
+        report = opened.directory
     except Exception as exc:
         click.echo(f"warning: the report could not be built ({type(exc).__name__}: {exc}); the results "
                    f"are kept; build it with: bench report {opened.directory}", err=True)
+    completed = all(s == "completed" for s in statuses.values())
+    _end_trackers(opened, "completed" if completed else "incomplete", report)
     return opened.directory, statuses
+
+
+def _end_trackers(opened, status: str, report_dir: Path | None = None) -> None:
+    """The run's end, with its report, to its trackers (``--tracker``; guarded: never an error)."""
+    trackers = getattr(opened, "trackers", None)  # a run's or a sweep's (None before it opened)
+    if trackers is not None:
+        trackers.end_run(status, report_dir)
 
 
 def _refuse_options_resume_ignores(click_ctx, takes: tuple[str, ...], what: str, record: str) -> None:
@@ -296,33 +317,36 @@ def sweep_command(click_ctx, results_dir, resume_dir, add_samples, progress, **_
 @click.argument("images", type=click.Path(exists=True))
 @options.apply(options.click_options(
     RunConfig, ("dataset", "data_dir", "eval_ref", "ref_samples", "fid_weights", "inception_backend",
-                "device"),
+                "metrics", "extractors", "extractor_weights", "device"),
     help={"dataset": "Dataset whose split is the reference (ignored when --eval-ref is a path)."}))
 @click.option("--name", default=None, help="Label for the row (default: the file or folder name).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="JSON-lines file the row is appended to (default: <results-dir>/eval.jsonl).")
-def eval_command(images, dataset, data_dir, eval_ref, ref_samples, fid_weights, inception_backend, device,
-                 name, out):
+def eval_command(images, dataset, data_dir, eval_ref, ref_samples, fid_weights, inception_backend, metrics,
+                 extractors, extractor_weights, device, name, out):
     """FID, FID-infinity, KID and precision/recall of IMAGES (a folder, or an .npz of uint8)."""
     import math
 
     from bench.data import open_dataset
     from bench.data.image_source import load_image_source
     from bench.device import resolve_device
-    from bench.evaluation import EvalSettings, Evaluator
+    from bench.evaluation import EvalSettings, Evaluator, select_extractors, select_metrics
     from bench.plugins import load_plugins
     from bench.store import append_jsonl
 
     try:
         samples = load_image_source(Path(images))
         settings = EvalSettings(len(samples), eval_ref, ref_samples, fid_weights, untrained=False,
-                                inception_backend=inception_backend)
+                                inception_backend=inception_backend, metrics=tuple(metrics),
+                                extractors=tuple(extractors), extractor_weights=extractor_weights)
         plugins = load_plugins()
         data = None
         if not Path(eval_ref).exists():  # a split name: load the dataset it belongs to
             data = open_dataset(plugins.datasets, dataset, data_dir=data_dir)
             settings.check(data)
-        evaluator = Evaluator(settings, data, resolve_device(device), plugins.metric_objects())
+        evaluator = Evaluator(settings, data, resolve_device(device),
+                              select_metrics(plugins.metric_objects(), settings),
+                              select_extractors(plugins.extractors, settings))
         row = {
             "model": name or Path(images).name,
             "eval_point": "external",

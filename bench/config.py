@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from bench.backbones import DEFAULT_BACKBONE
 from bench.budget import ACCEPTED_FORMS, BudgetError, parse_budget
+from bench.metrics.extractors import parse_weights as parse_extractor_weights
 from bench.options import field_default, option
 from bench.store import upgrade_config
 
@@ -93,6 +94,20 @@ class RunConfig:
                                           help="Checkpoint interval, in any budget unit.")
     eval_samples: int = option(10_000, min=0,
                                help="Generated images for FID, KID and precision/recall (0: skip them).")
+    extractors: list[str] = option(flag_default="inception", parse=_names, metavar="NAMES",
+                                   help="Feature extractors the sample metrics are computed on, comma-"
+                                        "separated: inception (the default; its columns keep their names) "
+                                        "and e.g. dinov2-vit-s-14 (columns fd_dinov2_s14, ...; see `bench "
+                                        "list`).")
+    extractor_weights: dict = option(flag="--extractor-weights", multiple=True, parse=parse_extractor_weights,
+                                     metavar="NAME=PATH", envvar="BENCH_EXTRACTOR_WEIGHTS",
+                                     help="An extractor's weights file (repeatable; env "
+                                          "BENCH_EXTRACTOR_WEIGHTS as NAME=PATH,...; default: its official "
+                                          "download).")
+    metrics: list[str] = option(flag_default="all", parse=_names, metavar="NAMES",
+                                help="The metrics each evaluation computes, comma-separated (see `bench "
+                                     "list`), or all: every registered one, Inception Score only with FID "
+                                     "weights that have a logits head.")
     eval_every: str | None = option(None, parse=_budget_text, help="Also evaluate during training at this "
                                                                    "interval (any budget unit, e.g. 2m).")
     eval_untrained: bool = option(False, help="Also evaluate every variant before its first step.")
@@ -125,6 +140,16 @@ class RunConfig:
     remeasure_peak: bool = option(False, help="Measure the device's matrix-product peak (MFU's denominator) "
                                               "again instead of reading it from the cache "
                                               "($BENCH_CACHE_DIR/peaks.json).")
+    trackers: list[str] = option(flag="--tracker", flag_default="", parse=_names, metavar="NAMES",
+                                 help="Also log every trial live to these trackers, comma-separated: "
+                                      "tensorboard, mlflow or a plugin's (see `bench list`).")
+    tracker_uri: str | None = option(None, metavar="URI", envvar="MLFLOW_TRACKING_URI",
+                                     help="Where mlflow logs: a tracking server (http://HOST:PORT) or "
+                                          "database (env MLFLOW_TRACKING_URI; default: sqlite:///RUN_DIR/"
+                                          "mlflow.db in the run folder).")
+    # what the --tracker trackers' start_run recorded (MLflow: the run's own MLflow run), for
+    # --resume and the Ray workers; bench.run.start_trackers fills it in
+    tracker_state: dict = option(default_factory=dict, via=("--tracker",))
     # bench.executors imports this module, so its registry is named, not imported
     executor: str = option("local", choices="bench.executors:EXECUTORS",
                            help="local: trials one after another here; ray: each trial is a Ray task "
@@ -177,4 +202,6 @@ class RunConfig:
 
         return EvalSettings(samples=self.eval_samples, ref=self.eval_ref, ref_samples=self.ref_samples,
                             fid_weights=self.fid_weights, untrained=self.eval_untrained,
-                            recon_samples=self.recon_samples, inception_backend=self.inception_backend)
+                            recon_samples=self.recon_samples, inception_backend=self.inception_backend,
+                            metrics=tuple(self.metrics), extractors=tuple(self.extractors),
+                            extractor_weights=dict(self.extractor_weights))

@@ -27,6 +27,19 @@ def bench_register_metrics(register):
 
 
 @hookspec
+def bench_register_extractors(register):
+    """Add feature extractors: call ``register(name, bench.metrics.extractors.Extractor(load, input_size,
+    feature_size, weights, short=..., label=...))``; ``bench run --extractors inception,NAME`` then
+    computes every per-extractor metric on its features too (columns suffixed with ``short``)."""
+
+
+@hookspec
 def bench_register_backbones(register):
     """Add backbones: call ``register(name, BackboneSubclass)``; every variant whose config has a
     ``backbone`` field can then build on it (``bench.backbones``)."""
+
+
+@hookspec
+def bench_register_trackers(register):
+    """Add trackers: call ``register(name, TrackerSubclass)``; ``bench run --tracker NAME`` then
+    sends it each trial's start, losses, evaluation rows, pictures and end (``bench.trackers``)."""

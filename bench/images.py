@@ -28,16 +28,22 @@ def make_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, pad_value: 
     return grid
 
 
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8, padding: int = 2, pad_value: float = 0.0,
-              value_range: tuple[float, float] | None = None) -> Path:
-    """Save images (float; in [0, 1], or in ``value_range``, which is mapped to [0, 1] after clamping)
-    as one PNG grid; a grid ``[C, H, W]`` is saved as it is."""
+def grid_array(images: torch.Tensor, nrow: int = 8, padding: int = 2, pad_value: float = 0.0,
+               value_range: tuple[float, float] | None = None):
+    """Images (float; in [0, 1], or in ``value_range``, which is mapped to [0, 1] after clamping) as
+    one grid, an ``[H, W, C]`` uint8 array; a grid ``[C, H, W]`` is taken as it is."""
     x = images.detach().float().cpu()
     if value_range is not None:
         low, high = value_range
         x = (x.clamp(low, high) - low) / max(high - low, 1e-5)
     grid = make_grid(x, nrow, padding, pad_value) if x.ndim == 4 else x
-    array = grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to(torch.uint8).numpy()
+    return grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to(torch.uint8).numpy()
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8, padding: int = 2, pad_value: float = 0.0,
+              value_range: tuple[float, float] | None = None) -> Path:
+    """Save images as one PNG grid (``grid_array``)."""
+    array = grid_array(images, nrow, padding, pad_value, value_range)
     path = Path(path)
     Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array).save(path)
     return path

@@ -36,6 +36,9 @@ class Metric:
     columns: tuple[Column, ...]
     needs: str = "samples"
     description: str = ""
+    # computed again on each other --extractors extractor's features (ctx.sample_features and
+    # ctx.reference are then that extractor's), its columns suffixed (bench.metrics.extractors)
+    per_extractor: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "columns", tuple(self.columns))

@@ -377,7 +377,8 @@ def markdown(result: dict) -> str:
 
 
 def measure_evaluation(data_dir: Path | None, weights: str | None, *, images: int = 1000,
-                       inception: bool = True, log=print) -> dict:
+                       inception: bool = True, extractors: tuple[str, ...] = ("inception",),
+                       extractor_weights: dict | None = None, log=print) -> dict:
     """The evaluation-cost comparisons of ``bench.perf_evaluation``, in one process."""
     from bench import perf_evaluation as pe
     from bench.device import cached_peaks
@@ -405,6 +406,8 @@ def measure_evaluation(data_dir: Path | None, weights: str | None, *, images: in
         out["inception"] = pe.inception_speed(train, test, weights, out["peak_flops"], log=log)
         log(f"inception: {out['inception']}")
     extractor = load_feature_extractor(weights)
+    out["extractors"] = pe.extractor_speeds(test, _extractor_networks(extractors, extractor,
+                                                                      extractor_weights or {}), log=log)
     real = extract_features(test, extractor)
     generated = extract_features(train, extractor)
     out["fid_statistics"] = [pe.fid_statistics_speed(generated, real),
@@ -413,6 +416,16 @@ def measure_evaluation(data_dir: Path | None, weights: str | None, *, images: in
                              pe.fid_statistics_speed(generated, real, full_rank="both")]
     log(f"fid statistics: {out['fid_statistics']}")
     return out
+
+
+def _extractor_networks(names, inception, weights: dict) -> dict:
+    """name -> loaded network of each ``--extractors`` extractor (Inception: the one given)."""
+    from bench.metrics.extractors import selected
+    from bench.plugins import load_plugins
+
+    chosen = selected(load_plugins().extractors, names)
+    return {name: inception if name == "inception" else e.load(weights.get(name), "cpu")
+            for name, e in chosen.items()}
 
 
 def main(argv=None) -> int:
@@ -438,20 +451,42 @@ def main(argv=None) -> int:
                         help="with --evaluation: FID Inception weights (env BENCH_FID_WEIGHTS)")
     parser.add_argument("--images", type=int, default=1000,
                         help="with --evaluation: CIFAR-10 images per split for the FID comparisons")
+    parser.add_argument("--extractors", default="inception", metavar="NAMES",
+                        help="with --evaluation: time each of these feature extractors' pass (e.g. "
+                             "inception,dinov2-vit-s-14)")
+    parser.add_argument("--extractor-weights", action="append", default=[], metavar="NAME=PATH",
+                        help="with --evaluation: an extractor's weights file (repeatable)")
     parser.add_argument("--no-inception", action="store_true",
                         help="with --evaluation: skip the Inception comparison (minutes on a CPU)")
+    parser.add_argument("--trackers", default=None, metavar="NAMES",
+                        help="measure tracking overhead instead (bench.perf_trackers): the first of --models "
+                             "trained with no tracker and with each of these (e.g. tensorboard,mlflow), "
+                             "same steps, side by side")
     args = parser.parse_args(argv)
     from bench.config import RunError
     from bench.data.dataset import DatasetError
     from bench.device import DeviceError
+    from bench.metrics.errors import MetricsError
 
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     try:
-        if args.evaluation:
+        if args.trackers:
+            from bench import perf_trackers
+
+            result = perf_trackers.measure_trackers(
+                [n for n in args.trackers.split(",") if n], args.models.split(",")[0],
+                "cifar10" if args.data_dir else "synthetic:4096", resolve_device(args.device),
+                batch_size=args.batch_size, steps=args.steps, repeats=args.repeats, data_dir=args.data_dir,
+                log=log)
+            table = perf_trackers.markdown(result)
+        elif args.evaluation:
             from bench import perf_evaluation
+            from bench.metrics.extractors import parse_weights
 
             result = measure_evaluation(args.data_dir, args.fid_weights, images=args.images,
-                                        inception=not args.no_inception, log=log)
+                                        inception=not args.no_inception,
+                                        extractors=tuple(n for n in args.extractors.split(",") if n),
+                                        extractor_weights=parse_weights(args.extractor_weights), log=log)
             table = perf_evaluation.markdown(result)
         else:
             device = resolve_device(args.device)
@@ -463,7 +498,7 @@ def main(argv=None) -> int:
                              overhead_models=[m for m in args.overhead_models.split(",") if m],
                              backbones=tuple(b for b in args.backbones.split(",") if b), log=log)
             table = markdown(result)
-    except (DatasetError, DeviceError, RunError, KeyError) as exc:
+    except (DatasetError, DeviceError, RunError, KeyError, MetricsError, ValueError) as exc:
         parser.error(str(exc.args[0]))  # the message says what to fix; a traceback would bury it
     print(table)
     if args.out:

@@ -35,6 +35,21 @@ def _timed(fn):
     return time.perf_counter() - started, out
 
 
+def extractor_speeds(images: torch.Tensor, networks: dict, log=print) -> dict:
+    """Each feature extractor's pass over ``images`` (``networks``: name -> loaded extractor), timed
+    after a first batch (kernel choice): seconds and images/s."""
+    from bench.metrics.features import extract_features
+
+    out = {}
+    for name, network in networks.items():
+        extract_features(images[:8], network)
+        seconds, features = _timed(lambda network=network: extract_features(images, network))
+        out[name] = {"images": len(images), "seconds": seconds, "images_per_s": len(images) / seconds,
+                     "features": int(features.shape[1])}
+        log(f"extractor {name}: {out[name]}")
+    return out
+
+
 def fid_statistics_speed(generated: torch.Tensor, real: torch.Tensor, repeats: int = 5,
                          full_rank: str = "") -> dict:
     """Seconds per FID from statistics, torch-fidelity's and bench's, on the same statistics, and
@@ -215,6 +230,12 @@ def markdown(result: dict) -> str:
                          f"{b['first_batch_seconds']:.0f} s) | {b['seconds']:.1f} | "
                          f"{b['images_per_s']:.1f} | **{b['speedup']:.2f}x** | {b['share_of_peak']:.0%} | "
                          f"{b['fid']:.6f} |")
+        lines.append("")
+    if "extractors" in result:
+        lines += ["| feature extractor pass (`--extractors`) | images | features | seconds | images/s |",
+                  "|---|---:|---:|---:|---:|"]
+        lines += [f"| {name} | {e['images']:,} | {e['features']:,} | {e['seconds']:.1f} | "
+                  f"{e['images_per_s']:.1f} |" for name, e in result["extractors"].items()]
         lines.append("")
     if "smoke_run" in result:
         s = result["smoke_run"]

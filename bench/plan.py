@@ -42,6 +42,8 @@ class Plan:
     device: str
     notes: list[str] = dataclasses.field(default_factory=list)
     inception_backend: str | None = None  # torch or openvino, when Inception runs
+    # the other --extractors: name -> {"images": through it over the run, "images_per_s": here}
+    extractors: dict = dataclasses.field(default_factory=dict)
 
     @property
     def estimated_seconds(self) -> float:
@@ -61,7 +63,11 @@ class Plan:
                     else "at an unknown rate")
             out.append(f"  evaluation: {self.evaluations_per_trial:g} per trial, {self.inception_images:,} "
                        f"images through Inception ({self.inception_backend}) {rate}: "
-                       f"about {duration(self.eval_seconds or 0)}")
+                       f"about {duration(self.eval_seconds or 0)}"
+                       + (" with the other extractors" if self.extractors else ""))
+        for name, used in self.extractors.items():
+            out.append(f"    and {used['images']:,} images through {name} at {used['images_per_s']:,.1f} "
+                       f"images/s here: about {duration(used['images'] / used['images_per_s'])}")
         out.append(f"  estimated total: about {duration(self.estimated_seconds)} on {self.device}")
         out += [f"  {note}" for note in self.notes]
         return out
@@ -179,21 +185,54 @@ def inception_rate(config: RunConfig, device: torch.device, extractor_loader) ->
     backend = resolve_backend(config.inception_backend, device)
 
     def measure(device, dtype):
-        from bench.metrics.features import extract_features
-
-        extractor = extractor_loader()
-        images = torch.randint(0, 256, (INCEPTION_BATCH, 3, 32, 32), dtype=torch.uint8)
-        extract_features(images[:4], extractor)  # warm-up: oneDNN/cuDNN kernel choice
-        synchronize(device)
-        started = time.perf_counter()
-        extract_features(images, extractor)
-        synchronize(device)
-        return {"inception_images_per_s": INCEPTION_BATCH / (time.perf_counter() - started)}
+        return {"inception_images_per_s": images_per_s(extractor_loader(), INCEPTION_BATCH, device)}
 
     name = "inception" if backend == "torch" else f"inception {backend}"
     rates, _ = cached_measurement(name, device, torch.float32, measure,
                                   remeasure=config.remeasure_peak)
     return rates["inception_images_per_s"], backend
+
+
+def images_per_s(extractor, batch: int, device: torch.device) -> float:
+    """A feature extractor's images/s on one timed batch of 32 x 32 images, after a warm-up."""
+    from bench.metrics.features import extract_features
+
+    images = torch.randint(0, 256, (batch, 3, 32, 32), dtype=torch.uint8)
+    extract_features(images[:4], extractor)  # warm-up: oneDNN/cuDNN kernel choice
+    synchronize(device)
+    started = time.perf_counter()
+    extract_features(images, extractor)
+    synchronize(device)
+    return batch / (time.perf_counter() - started)
+
+
+def extractor_rates(config: RunConfig, prepared, generated: float, notes: list[str]) -> dict:
+    """The other ``--extractors``' share of the evaluation: the generated images and the reference
+    through each, at its rate measured here once per machine (cached, as Inception's)."""
+    from bench.evaluation import select_extractors
+    from bench.metrics.extractors import DEFAULT
+
+    settings, dataset = config.eval_settings(), prepared.dataset
+    chosen = select_extractors(prepared.plugins.extractors, settings, check_weights=False)
+    reference = (min(config.ref_samples or math.inf, len(dataset.split(config.eval_ref).images))
+                 if config.eval_ref in dataset.splits else 0)
+    out = {}
+    for name, extractor in chosen.items():
+        if name == DEFAULT:
+            continue
+
+        def measure(device, dtype, name=name, extractor=extractor):
+            network = extractor.load(settings.extractor_weights.get(name), device)
+            return {"images_per_s": images_per_s(network, INCEPTION_BATCH // 4, device)}
+
+        try:
+            rates, _ = cached_measurement(f"extractor {name}", prepared.device, torch.float32, measure,
+                                          remeasure=config.remeasure_peak)
+        except Exception as exc:  # its evaluation will fail on its own; the plan must not
+            notes.append(f"{name}: its rate could not be measured ({type(exc).__name__}: {exc})")
+            continue
+        out[name] = {"images": int(generated + reference), "images_per_s": rates["images_per_s"]}
+    return out
 
 
 def estimate(config: RunConfig, prepared, extractor_loader, trials_per_model: int | None = None) -> Plan:
@@ -228,15 +267,19 @@ def estimate(config: RunConfig, prepared, extractor_loader, trials_per_model: in
         notes.append(f"trials train on {config.executor} workers: training time is not estimated here "
                      "unless the budget is wall-clock")
     per_trial = max(evaluations.values()) if evaluations else 1.0
-    metrics = plugins.metric_objects()
+    from bench.evaluation import select_metrics
+
+    metrics = select_metrics(plugins.metric_objects(), config.eval_settings())
     generated = config.eval_samples * per_trial * len(config.models) * per_model
     recon = config.eval_settings().recon_images * per_trial * encoders if config.eval_samples else 0
     inception = int(generated + recon + (_reference_images(config, prepared, metrics)
                                          if config.eval_samples else 0))
     rate, backend = inception_rate(config, device, extractor_loader) if inception else (None, None)
+    others = extractor_rates(config, prepared, generated, notes) if config.eval_samples else {}
+    others_seconds = sum(used["images"] / used["images_per_s"] for used in others.values())
     plan = Plan(len(config.models) * per_model, config.budget, train_seconds,
-                inception / rate if rate else None, inception, rate, per_trial, rates,
-                device_name(device), notes, inception_backend=backend)
+                inception / rate + others_seconds if rate else None, inception, rate, per_trial, rates,
+                device_name(device), notes, inception_backend=backend, extractors=others)
     if device.type == "cpu" and plan.estimated_seconds > LONG_CPU_RUN:
         plan.notes.append("over an hour on the CPU: shrink it with --eval-samples (e.g. 1000), "
                           "--ref-samples, --budget or fewer --seeds/--models")

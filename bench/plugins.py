@@ -3,8 +3,9 @@
 Load order (later plugins cannot take an earlier plugin's names):
 
 1. built-ins: the modules in ``BUILTIN_PLUGINS`` (``plugins/`` installed as ``bench_plugins``,
-   the backbones in ``bench.backbones.builtin``, the dataset loaders in ``bench.data.builtin``
-   and the metrics in ``bench.metrics.builtin``);
+   the backbones in ``bench.backbones.builtin``, the dataset loaders in ``bench.data.builtin``,
+   the metrics in ``bench.metrics.builtin``, the feature extractors in ``bench.metrics.extractors`` and
+   the trackers in ``bench.trackers.builtin``);
 2. installed packages: every entry point in the group ``bench``
    (``[project.entry-points.bench]`` in a package's pyproject.toml);
 3. local files given with ``--plugin path/to/file.py`` in the order given.
@@ -32,13 +33,17 @@ import pluggy
 from bench import hookspecs
 from bench.backbones import check_backbone_class, use_backbones
 from bench.metric import check_metric
+from bench.metrics.extractors import check_extractor
 from bench.registry import Registry, check_dataset_loader, check_metric_columns, check_variant_class
 from bench.store.provenance import package_version
+from bench.trackers import check_tracker_class
 
 BUILTIN_PLUGINS = (
     "bench.backbones.builtin",
     "bench.data.builtin",
     "bench.metrics.builtin",
+    "bench.metrics.extractors",
+    "bench.trackers.builtin",
     "bench_plugins.gan",
     "bench_plugins.vae",
     "bench_plugins.vaegan",
@@ -73,6 +78,8 @@ class Plugins:
     metrics: Registry
     failures: list[PluginFailure]
     warnings: list[str] = dataclasses.field(default_factory=list)
+    trackers: Registry = dataclasses.field(default_factory=lambda: Registry("tracker", check_tracker_class))
+    extractors: Registry = dataclasses.field(default_factory=lambda: Registry("extractor", check_extractor))
 
     def metric_objects(self) -> dict:
         """name -> Metric, in registration order (the order of a row's columns)."""
@@ -85,6 +92,8 @@ _REGISTERING_HOOKS = {
     "bench_register_backbones": ("backbones", "register"),
     "bench_register_datasets": ("datasets", "register"),
     "bench_register_metrics": ("metrics", "register"),
+    "bench_register_trackers": ("trackers", "register"),
+    "bench_register_extractors": ("extractors", "register"),
 }
 
 

@@ -1,4 +1,4 @@
-"""Registries of models, backbones, datasets and metrics; every registration is validated here.
+"""Registries of models, backbones, datasets, metrics and trackers; every registration is validated here.
 
 A bad registration (duplicate name, invalid name, a class that does not honour
 the variant contract, a metric column another metric already declares) raises
@@ -73,7 +73,7 @@ class RegistrationError(ValueError):
 
 
 class Registry:
-    """Name -> Entry for one kind of thing (``model``, ``backbone``, ``dataset`` or ``metric``).
+    """Name -> Entry for one kind of thing (``model``, ``backbone``, ``dataset``, ``metric`` or ``tracker``).
 
     ``check(obj)`` validates one object; ``check_against(obj, entries)`` (optional) validates it
     against the entries registered before it.

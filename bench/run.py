@@ -24,6 +24,7 @@ from bench.checkpoint import CheckpointError, load_checkpoint
 from bench.config import RunConfig, RunError
 from bench.data import Dataset
 from bench.device import cached_peaks, device_name, machine_description, measure_peaks
+from bench.evaluation import extractor_weights_entry, metric_columns, select_extractors, select_metrics
 from bench.executors import make_executor
 from bench.executors.base import Executor
 from bench.plan import estimate
@@ -42,6 +43,7 @@ from bench.store.provenance import git_commit, versions
 from bench.store.retire import retire_trial
 from bench.store.rows import read_rows
 from bench.store.status import NOT_COMPLETED
+from bench.trackers import RunInfo, SafeTrackers, make_trackers
 from bench.trial import RunContext, TrialSpec, finished_status, open_run_dataset, run_context, trial_spec
 from bench.variant_config import OptionValueError, config_from_dict, resolved_config
 
@@ -57,11 +59,11 @@ class Prepared:
     config: RunConfig
     extractor: object | None = None  # the FID Inception network, once something needed it
 
-    def context(self, directory: Path, peak_flops: float, progress: bool) -> RunContext:
+    def context(self, directory: Path, peak_flops: float, progress: bool, trackers=None) -> RunContext:
         """The run's trial context from what was loaded here (nothing is loaded twice)."""
         return run_context(directory, self.config, plugins=self.plugins, dataset=self.dataset,
                            device=self.device, extractor=self.extractor, peak_flops=peak_flops,
-                           progress=progress)
+                           progress=progress, trackers=trackers)
 
     def load_extractor(self):
         if self.extractor is None:
@@ -153,6 +155,29 @@ def _check_backbones(plugins: Plugins, config: RunConfig, resolution: int) -> No
                            f"not give; use one that does ({', '.join(_with_features(plugins))})")
 
 
+def _check_trackers(plugins: Plugins, config: RunConfig) -> None:
+    """Every ``--tracker`` is registered and usable here (its package installed, ``--tracker-uri``
+    well formed); a server that cannot be reached is only a warning, when it is used."""
+    config.trackers = list(dict.fromkeys(config.trackers))
+    for name in config.trackers:
+        if name not in plugins.trackers:
+            raise RunError(f"--tracker {name}: unknown tracker; registered: "
+                           f"{', '.join(plugins.trackers.names()) or 'none'} (see `bench list`)")
+        try:
+            plugins.trackers.get(name).obj.check(config.tracker_uri)
+        except ValueError as exc:
+            raise RunError(f"--tracker {name}: {exc}") from None
+
+
+def start_trackers(plugins: Plugins, config: RunConfig, directory: Path, resumed: bool) -> SafeTrackers:
+    """The run's trackers, started (the driver's; ``start_run`` and ``open_run``). What they record
+    goes into ``config.tracker_state``, which the caller saves in the manifest."""
+    trackers = make_trackers(plugins.trackers, config.trackers, config.tracker_uri, config.tracker_state)
+    trackers.start_run(RunInfo(directory.name, directory, config.as_dict(), resumed))
+    config.tracker_state = {**config.tracker_state, **trackers.state()}
+    return trackers
+
+
 def _with_features(plugins: Plugins) -> list[str]:
     return [entry.name for entry in plugins.backbones if entry.obj.has_features]
 
@@ -166,6 +191,7 @@ def prepare_run(config: RunConfig) -> Prepared:
     config.models = resolve_models(plugins, config.models)
     _check_options(plugins, config)
     _resolve_backbones(plugins, config)
+    _check_trackers(plugins, config)
     if config.amp is None:
         config.amp = executor.trains_on_cuda(config.device)
     config.train_settings()  # validates the budgets
@@ -174,6 +200,8 @@ def prepare_run(config: RunConfig) -> Prepared:
     device = executor.driver_device(config.device)
     dataset = open_run_dataset(plugins, config)
     config.eval_settings().check(dataset)
+    select_metrics(plugins.metric_objects(), config.eval_settings())  # --metrics: before any training
+    select_extractors(plugins.extractors, config.eval_settings())  # --extractors and their weights
     images = len(dataset.train.images)
     if config.batch_size > images:
         raise RunError(f"--batch-size {config.batch_size}: the training set has only {images} images; "
@@ -224,9 +252,12 @@ def _models_entry(plugins: Plugins, config: RunConfig) -> dict:
     return out
 
 
-def _columns(plugins: Plugins) -> list[dict]:
-    """Every metric column (registration order), then the trial's cost columns."""
-    columns = [c for metric in plugins.metric_objects().values() for c in metric.columns]
+def _columns(plugins: Plugins, config: RunConfig) -> list[dict]:
+    """Every column of the run's metrics (registration order), then the trial's cost columns."""
+    settings = config.eval_settings()
+    metrics = select_metrics(plugins.metric_objects(), settings)
+    extractors = select_extractors(plugins.extractors, settings, check_weights=False)
+    columns = [c for _, _, computed in metric_columns(metrics, extractors) for c in computed]
     return [c.as_dict() for c in (*columns, *TRIAL_COLUMNS)]
 
 
@@ -256,6 +287,7 @@ def start_run(config: RunConfig, results_root: Path, command_line: str, progress
         directory.rmdir()  # still empty: no run folder is left behind
         raise
     peak_flops = max(peaks.values())
+    trackers = start_trackers(prepared.plugins, config, directory, resumed=False)
     write_manifest(directory, {
         "run_id": directory.name,
         "command_line": command_line,
@@ -274,12 +306,15 @@ def start_run(config: RunConfig, results_root: Path, command_line: str, progress
         "dataset": prepared.dataset.describe(),
         "budget": config.train_settings().budget.as_dict(),
         "models": _models_entry(prepared.plugins, config),
-        "columns": _columns(prepared.plugins),
+        "columns": _columns(prepared.plugins, config),
+        "extractors": extractor_weights_entry(
+            select_extractors(prepared.plugins.extractors, config.eval_settings(), check_weights=False),
+            config.eval_settings()),
         "plan": plan.as_dict(),
         "started": now(),
         "trials": {},
     })
-    return prepared.context(directory, peak_flops, progress)
+    return prepared.context(directory, peak_flops, progress, trackers)
 
 
 def open_run(run_dir: Path, progress: bool = True, retry_failed: bool = False) -> RunContext:
@@ -303,7 +338,9 @@ def open_run(run_dir: Path, progress: bool = True, retry_failed: bool = False) -
         for name, _, _ in not_completed(ctx):
             retire_trial(run_dir, name)
     _check_checkpoints(ctx)
-    update_manifest(run_dir, resumed=[*manifest.get("resumed", []), now()])
+    ctx.trackers = start_trackers(prepared.plugins, config, run_dir, resumed=True)
+    tracked = {"config": config.as_dict()} if config.trackers else {}  # their state, as it is now
+    update_manifest(run_dir, **tracked, resumed=[*manifest.get("resumed", []), now()])
     return ctx
 
 

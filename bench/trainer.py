@@ -92,7 +92,7 @@ def make_batches(images: torch.Tensor, settings: TrainSettings, device, seed: in
 class Trainer:
     def __init__(self, variant: Variant, batches: DeviceBatches, settings: TrainSettings,
                  trial_dir: Path, label: str = "", progress: bool = True, on_eval=None,
-                 checkpoint_meta: dict | None = None):
+                 checkpoint_meta: dict | None = None, on_log=None):
         self.variant = variant
         self.batches = batches
         self.settings = settings
@@ -101,6 +101,9 @@ class Trainer:
         self.label = label
         self.progress = progress
         self.on_eval = on_eval  # called with the Usage at each --eval-every point, clock paused
+        # called at each logging interval, clock paused, with the step and the interval's mean
+        # losses and images/s (the trackers': bench.trackers)
+        self.on_log = on_log
         # saved in every checkpoint beside the state (the run config, the variant's resolved
         # config), so a checkpoint says what produced it
         self.checkpoint_meta = dict(checkpoint_meta or {})
@@ -211,6 +214,9 @@ class Trainer:
                     "flops": usage.flops, "budget_used": budget.fraction(usage.as_budget_usage()),
                     **means,
                 })
+                if self.on_log is not None:
+                    rate = {"images_per_s": usage.interval_rates[-1]} if interval > 0 else {}
+                    self.on_log(usage.steps, {**means, **rate})
                 bar.update(budget.used(usage.as_budget_usage()) - bar.n)
                 bar.set_postfix({"step": usage.steps, **{k: f"{v:.3g}" for k, v in means.items()}})
                 if next_checkpoint is not None and self._due(next_checkpoint):

@@ -25,8 +25,8 @@ from bench.config import RunConfig
 from bench.data import Dataset, open_dataset
 from bench.device import device_name, peak_memory_bytes, reset_peak_memory, resolve_device
 from bench.ema import applied
-from bench.evaluation import Evaluator
-from bench.images import save_grid
+from bench.evaluation import Evaluator, select_extractors, select_metrics
+from bench.images import grid_array, save_grid
 from bench.latents import save_latent_pictures
 from bench.plugins import Plugins, load_plugins
 from bench.store import (
@@ -46,21 +46,24 @@ from bench.store import (
 )
 from bench.store.rows import append_row, has_row, read_rows, trial_rows
 from bench.store.status import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RUNNING
+from bench.trackers import SafeTrackers, TrialInfo, make_trackers
 from bench.trainer import Diverged, Trainer, Usage, make_batches
 from bench.variant import Variant
-from bench.variant_config import config_from_dict
+from bench.variant_config import config_from_dict, resolved_config
 
 
 @dataclasses.dataclass
 class TrialSpec:
     """What identifies a trial. ``options`` are the trial's own config overrides, applied over
     the run's ``--set`` (a sweep gives each sampled setting its own); ``backbone`` is the one
-    the model builds on where it is not the default (``trial_spec`` fills it in)."""
+    the model builds on where it is not the default (``trial_spec`` fills it in); ``sweep``, a
+    sweep's slot of it (``{"phase": "search", "slot": 3}``), for the trackers (not in its name)."""
 
     model: str
     seed: int
     options: dict = dataclasses.field(default_factory=dict)
     backbone: str | None = None
+    sweep: dict | None = None
 
     @property
     def name(self) -> str:
@@ -83,6 +86,7 @@ class RunContext:
     evaluator: Evaluator
     peak_flops: float = math.nan  # matrix-product FLOP/s of this device, the denominator of MFU
     progress: bool = True
+    trackers: SafeTrackers = dataclasses.field(default_factory=SafeTrackers)  # --tracker's, guarded
 
     def trial_dir(self, spec: TrialSpec) -> Path:
         return trial_dir(self.directory, spec.name)
@@ -106,17 +110,23 @@ def open_run_dataset(plugins: Plugins, config: RunConfig) -> Dataset:
 
 def run_context(directory: Path, config: RunConfig, *, plugins: Plugins | None = None,
                 dataset: Dataset | None = None, device: torch.device | None = None, extractor=None,
-                peak_flops: float = math.nan, progress: bool = True) -> RunContext:
+                peak_flops: float = math.nan, progress: bool = True,
+                trackers: SafeTrackers | None = None) -> RunContext:
     """The context of a run's trials, for every executor. What the caller has loaded already
-    (``bench.run.prepare_run``: plugins, dataset, device, the FID Inception network) is passed
-    in, so nothing is loaded twice; the rest comes from the config (a Ray worker loads it all)."""
+    (``bench.run.prepare_run``: plugins, dataset, device, the FID Inception network, the started
+    trackers) is passed in, so nothing is loaded twice; the rest comes from the config (a Ray
+    worker loads it all, and makes its trackers from the state the driver's recorded)."""
     plugins = plugins if plugins is not None else load_plugins(config.plugin_files)
     dataset = dataset if dataset is not None else open_run_dataset(plugins, config)
     device = device if device is not None else resolve_device(config.device)
-    evaluator = Evaluator(config.eval_settings(), dataset, device, plugins.metric_objects())
+    settings = config.eval_settings()
+    evaluator = Evaluator(settings, dataset, device, select_metrics(plugins.metric_objects(), settings),
+                          select_extractors(plugins.extractors, settings, check_weights=False))
     if extractor is not None:
         evaluator.extractor = extractor
-    return RunContext(directory, config, plugins, dataset, device, evaluator, peak_flops, progress)
+    if trackers is None:
+        trackers = make_trackers(plugins.trackers, config.trackers, config.tracker_uri, config.tracker_state)
+    return RunContext(directory, config, plugins, dataset, device, evaluator, peak_flops, progress, trackers)
 
 
 @dataclasses.dataclass
@@ -183,14 +193,34 @@ def run_trial(ctx: RunContext, spec: TrialSpec) -> TrialResult:
     directory = ctx.trial_dir(spec)
     directory.mkdir(parents=True, exist_ok=True)
     write_status(directory, RUNNING)
+    ctx.trackers.start_trial(trial_info(ctx, spec, directory))
     try:
         outcome = _train_and_evaluate(ctx, spec, directory)
     except KeyboardInterrupt:
         write_status(directory, INTERRUPTED, "interrupted; resume with --resume")
+        ctx.trackers.end_trial(INTERRUPTED, None)
         raise
-    append_row(ctx.directory, _final_row(ctx, spec, outcome, directory))
+    final = _final_row(ctx, spec, outcome, directory)
+    append_row(ctx.directory, final)
     write_status(directory, outcome.status, outcome.message)
+    if outcome.status == COMPLETED:
+        ctx.trackers.log_eval(final["step"], final)
+    ctx.trackers.end_trial(outcome.status, final)
     return TrialResult(spec, outcome.status, outcome.message, _entry(ctx, spec, outcome))
+
+
+def trial_info(ctx: RunContext, spec: TrialSpec, directory: Path) -> TrialInfo:
+    """Who a trial is, for the trackers."""
+    cls = ctx.plugins.models.get(spec.model).obj
+    try:
+        config = resolved_config(cls, ctx.variant_options(spec))
+    except Exception:  # its build fails the same way, and says so; the trackers get what was asked
+        config = ctx.variant_options(spec)
+    sweep = spec.sweep or {}
+    return TrialInfo(run_id=ctx.directory.name, trial=spec.name, model=spec.model, family=cls.family,
+                     backbone=_backbone(ctx, spec), seed=spec.seed, config=config,
+                     run_config=ctx.config.as_dict(), directory=directory, options=spec.options,
+                     sweep_phase=sweep.get("phase"), sweep_slot=sweep.get("slot"))
 
 
 def record_failure(ctx: RunContext, spec: TrialSpec, message: str, details: str) -> TrialResult:
@@ -206,8 +236,11 @@ def record_failure(ctx: RunContext, spec: TrialSpec, message: str, details: str)
             pass
     (directory / ERROR_FILE).write_text(details)
     print(f"bench: trial {spec.name} failed: {message}", file=sys.stderr)
-    append_row(ctx.directory, _final_row(ctx, spec, outcome, directory))
+    final = _final_row(ctx, spec, outcome, directory)
+    append_row(ctx.directory, final)
     write_status(directory, FAILED, message)
+    ctx.trackers.start_trial(trial_info(ctx, spec, directory))  # its tracked run ends as failed too
+    ctx.trackers.end_trial(FAILED, final)
     return TrialResult(spec, FAILED, message, _entry(ctx, spec, outcome))
 
 
@@ -234,15 +267,16 @@ def _train_and_evaluate(ctx: RunContext, spec: TrialSpec, directory: Path) -> _O
                 return
             with applied(trainer.ema, variant):
                 metrics = ctx.evaluator.evaluate(variant, _noise_seed(spec.seed, usage.steps))
-            append_row(ctx.directory, {
-                **_row_base(ctx, spec, point), "status": "training", "step": usage.steps,
-                "images_seen": usage.images, "train_seconds": usage.seconds, **metrics,
-            })
+                row = {**_row_base(ctx, spec, point), "status": "training", "step": usage.steps,
+                       "images_seen": usage.images, "train_seconds": usage.seconds, **metrics}
+                append_row(ctx.directory, row)
+                ctx.trackers.log_eval(usage.steps, row)
+                _track_pictures(ctx, variant, spec, usage.steps)
 
         meta = {"run_config": ctx.config.as_dict(), "trial": spec.as_dict(),
                 "variant_config": dataclasses.asdict(variant.config)}
         trainer = Trainer(variant, batches, settings, directory, f"{spec.model} s{spec.seed}", ctx.progress,
-                          on_eval=evaluate_during, checkpoint_meta=meta)
+                          on_eval=evaluate_during, checkpoint_meta=meta, on_log=ctx.trackers.log_train)
         trainer.load_checkpoint()
         if ctx.config.eval_untrained and trainer.usage.steps == 0:
             evaluate_during(trainer.usage, "untrained")
@@ -254,6 +288,9 @@ def _train_and_evaluate(ctx: RunContext, spec: TrialSpec, directory: Path) -> _O
             ctx.evaluator.save_reconstruction_grid(variant, directory / RECONSTRUCTIONS_FILE)
             outcome.evaluation = ctx.evaluator.evaluate(variant, _noise_seed(spec.seed, trainer.usage.steps),
                                                         output_dir=directory)
+        for name in (SAMPLES_FILE, RECONSTRUCTIONS_FILE):  # the final evaluation's pictures, as saved
+            if (directory / name).exists():
+                ctx.trackers.log_images(trainer.usage.steps, Path(name).stem, directory / name)
     except Diverged as exc:
         outcome.status, outcome.message, outcome.diverged_at = DIVERGED, str(exc), exc.step
         print(f"bench: trial {spec.name} diverged: {exc}", file=sys.stderr)
@@ -267,9 +304,24 @@ def _train_and_evaluate(ctx: RunContext, spec: TrialSpec, directory: Path) -> _O
     return outcome
 
 
+def _samples(variant: Variant, seed: int) -> torch.Tensor:
+    """The 64 samples of a trial's grid: the same latents at every evaluation of the trial."""
+    return variant.sample(64, torch.Generator(variant.device).manual_seed(seed))
+
+
 def _save_samples(variant: Variant, directory: Path, seed: int) -> None:
-    images = variant.sample(64, torch.Generator(variant.device).manual_seed(seed))
-    save_grid(images, directory / SAMPLES_FILE, nrow=8, value_range=(-1, 1))
+    save_grid(_samples(variant, seed), directory / SAMPLES_FILE, nrow=8, value_range=(-1, 1))
+
+
+def _track_pictures(ctx: RunContext, variant: Variant, spec: TrialSpec, step: int) -> None:
+    """A during-training evaluation's sample grid and reconstructions, for the trackers only (drawn
+    only when one listens; the final evaluation's are the saved files)."""
+    if not ctx.trackers.active:
+        return
+    ctx.trackers.log_images(step, "samples", grid_array(_samples(variant, spec.seed), value_range=(-1, 1)))
+    pairs = ctx.evaluator.reconstruction_pairs(variant)
+    if pairs is not None:
+        ctx.trackers.log_images(step, "reconstructions", grid_array(pairs, value_range=(-1, 1)))
 
 
 def _save_latent_pictures(ctx: RunContext, variant: Variant, directory: Path, spec: TrialSpec) -> None:
@@ -345,9 +397,7 @@ def _row_base(ctx: RunContext, spec: TrialSpec, point: str) -> dict:
         "run_id": ctx.directory.name,
         "trial": spec.name,
         "model": spec.model,
-        # the backbone it built on; None for a variant that builds networks of its own
-        "backbone": ctx.variant_options(spec).get("backbone", DEFAULT_BACKBONE if takes_backbone(
-            ctx.plugins.models.get(spec.model).obj) else None),
+        "backbone": _backbone(ctx, spec),
         "options": spec.options,
         "family": ctx.plugins.models.get(spec.model).obj.family,
         "seed": spec.seed,
@@ -359,6 +409,12 @@ def _row_base(ctx: RunContext, spec: TrialSpec, point: str) -> dict:
         "batch_size": ctx.config.batch_size,
         "ema": ctx.config.ema,  # the decay of the averaged image networks evaluated, or None
     }
+
+
+def _backbone(ctx: RunContext, spec: TrialSpec) -> str | None:
+    """The backbone a trial builds on; None for a variant that builds networks of its own."""
+    return ctx.variant_options(spec).get("backbone", DEFAULT_BACKBONE if takes_backbone(
+        ctx.plugins.models.get(spec.model).obj) else None)
 
 
 def _noise_seed(seed: int, step: int) -> int:

@@ -35,14 +35,14 @@ requires_weights = pytest.mark.skipif(
 )
 
 
-def weights_with_logits_head(weights: str, folder: Path) -> Path:
-    """A copy of the FID weights with a valid (random, seeded) logits head: the shared file has a
-    NaN one, and Inception Score and the logits path need a real one."""
+def weights_with_logits_head(weights: str, folder: Path, scale: float = 0.01) -> Path:
+    """A copy of the FID weights with a valid (random, seeded, N(0, scale^2)) logits head: the
+    shared file has a NaN one, and Inception Score and the logits path need a real one."""
     import torch
 
     state = torch.load(weights, map_location="cpu", weights_only=True)
     gen = torch.Generator().manual_seed(0)
-    state["fc.weight"] = torch.randn(state["fc.weight"].shape, generator=gen) * 0.01
+    state["fc.weight"] = torch.randn(state["fc.weight"].shape, generator=gen) * scale
     state["fc.bias"] = torch.zeros_like(state["fc.bias"])
     path = Path(folder) / "with-head.pth"
     torch.save(state, path)

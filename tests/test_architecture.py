@@ -188,6 +188,7 @@ TESTED_IN = {
     "bench/hookspecs.py": "test_plugins.py",
     "bench/options.py": "test_config.py",
     "bench/perf_evaluation.py": "test_perf.py",
+    "bench/perf_trackers.py": "test_perf.py",
     "bench/registry.py": "test_plugins.py",
     "bench/testing/probes.py": "plugins/test_gan.py",
     "bench/data/builtin.py": "data/test_imagefolder.py",

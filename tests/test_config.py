@@ -22,7 +22,7 @@ from bench.executors import EXECUTOR_OPTIONS, options_class
 from bench.sweep.protocol import SweepProtocol
 
 README = Path(__file__).parents[1] / "README.md"
-ENV = ("BENCH_DATA_DIR", "BENCH_FID_WEIGHTS", "BENCH_INCEPTION_BACKEND")
+ENV = ("BENCH_DATA_DIR", "BENCH_FID_WEIGHTS", "BENCH_INCEPTION_BACKEND", "MLFLOW_TRACKING_URI")
 # The flag's default where it is not the field's: the command line says "auto" itself, a config
 # built in code leaves it to $BENCH_INCEPTION_BACKEND.
 COMMAND_LINE_DEFAULTS = {"inception_backend": "auto"}
@@ -126,7 +126,11 @@ def test_every_flag_set_gives_the_config_built_by_hand(tmp_path, monkeypatch):
             "--inception-backend", "torch", "--set", "gan.width=8", "--set", "gan.latent=16",
             "--set", "vae.width=4", "--plugin", "p.py", "--remeasure-peak", "--executor", "ray",
             "--ray-address", "auto", "--cpus-per-trial", "2", "--gpus-per-trial", "0.5",
-            "--max-retries", "1", "--seeds", "2", "--seed", "5"]
+            "--max-retries", "1", "--seeds", "2", "--seed", "5", "--tracker", "tensorboard, mlflow",
+            "--tracker-uri", "http://mlflow.lab:5000", "--metrics", "fid, kid",
+            "--extractors", "inception,dinov2-vit-s-14",
+            "--extractor-weights", "dinov2-vit-s-14=d.pth,x=y.pth",
+            "--extractor-weights", "dinov2-vit-l-14=l.pth"]
     by_hand = RunConfig(
         models=["gan", "vae"], backbone="resnet", dataset="synthetic:64", data_dir="data", download=False,
         budget="5steps",
@@ -138,14 +142,17 @@ def test_every_flag_set_gives_the_config_built_by_hand(tmp_path, monkeypatch):
         plugin_files=[str(tmp_path.resolve() / "p.py")], remeasure_peak=True, executor="ray",
         executor_options={"ray_address": "auto", "cpus_per_trial": 2.0, "gpus_per_trial": 0.5,
                           "max_retries": 1},
-        seeds=[5, 6],
+        seeds=[5, 6], trackers=["tensorboard", "mlflow"], tracker_uri="http://mlflow.lab:5000",
+        metrics=["fid", "kid"], extractors=["inception", "dinov2-vit-s-14"],
+        extractor_weights={name: str(tmp_path.resolve() / f) for name, f in
+                           (("dinov2-vit-s-14", "d.pth"), ("x", "y.pth"), ("dinov2-vit-l-14", "l.pth"))},
     )
     config = run_config(parse("run", *args))
     assert config == by_hand
     # this command line covers every field: a new one must be added to it
     unchanged = [f.name for f in dataclasses.fields(RunConfig)
                  if getattr(config, f.name) == RunConfig.default(f.name)]
-    assert unchanged == []
+    assert unchanged == ["tracker_state"]  # what the trackers record when the run starts
     ray_defaults = options_class("ray")()
     assert all(getattr(ray_defaults, k) != v for k, v in config.executor_options.items())
 
@@ -162,7 +169,8 @@ def test_eval_shares_run_flags_and_their_defaults():
     run = {p.name: p for p in main.commands["run"].params}
     shared = [p for p in main.commands["eval"].params if p.name in run]
     assert {p.name for p in shared} == {"dataset", "data_dir", "eval_ref", "ref_samples", "fid_weights",
-                                        "inception_backend", "device"}
+                                        "inception_backend", "metrics", "extractors", "extractor_weights",
+                                        "device"}
     for p in shared:
         other = run[p.name]
         assert (p.opts, p.default, p.envvar, p.type.to_info_dict()) == (

@@ -88,3 +88,46 @@ def test_recon_samples_is_its_own_option_and_in_every_row(cli, results_dir):
     assert "recon_samples" in rows["gan"] and rows["gan"]["recon_samples"] is None  # no encoder
     out = cli("run", "--models", "vae", *SYNTH, "--recon-samples", "1", expect_exit=2).output
     assert "--recon-samples" in out
+
+
+def _weights(path, head: float):
+    """A small stand-in for FID weights: only its logits head (``fc``) is read to choose metrics."""
+    import torch
+
+    torch.save({"fc.weight": torch.full((4, 2), head), "fc.bias": torch.zeros(4)}, path)
+    return str(path)
+
+
+def test_inception_score_is_chosen_only_with_a_logits_head(tmp_path, monkeypatch):
+    from bench.evaluation import EvalSettings, select_metrics
+    from bench.metrics.builtin import BUILTIN_METRICS
+    from bench.metrics.errors import MetricsError
+
+    monkeypatch.delenv("BENCH_FID_WEIGHTS", raising=False)
+    headless, headed = _weights(tmp_path / "nan.pth", float("nan")), _weights(tmp_path / "ok.pth", 0.5)
+
+    def chosen(weights, *names):
+        settings = EvalSettings(100, "train", None, weights, untrained=False, metrics=names or ("all",))
+        return list(select_metrics(BUILTIN_METRICS, settings))
+
+    assert "inception-score" in chosen(headed) and chosen(headed) == list(BUILTIN_METRICS)
+    assert "inception-score" not in chosen(headless)  # left out of "all": never a NaN column
+    assert chosen(None) == list(BUILTIN_METRICS)  # torch-fidelity's own download has the head
+    assert chosen(headed, "kid", "fid") == ["fid", "kid"]  # registration order
+    with pytest.raises(MetricsError, match=r"nan\.pth have no logits head \(fc is NaN\)"):
+        chosen(headless, "fid", "inception-score")
+    with pytest.raises(MetricsError, match="unknown metric.* nope; registered: fid, inception-score"):
+        chosen(headed, "fid", "nope")
+
+
+@requires_weights
+def test_inception_score_with_headless_weights_is_one_line_before_training(cli, results_dir):
+    """The shared weights' fc is NaN: asking for Inception Score is refused before any training."""
+    from helpers import one_line_error
+
+    run = ["run", "--models", "gan", *SYNTH, *TINY[:4]]
+    out = cli(*run, "--metrics", "fid,inception-score", expect_exit=1).output
+    one_line_error(out, "--metrics inception-score", "no logits head", "--fid-weights")
+    one_line_error(cli(*run, "--metrics", "fid,sharpness", expect_exit=1).output,
+                   "unknown metric(s) sharpness", "inception-score")
+    assert not results_dir.exists()

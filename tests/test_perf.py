@@ -115,3 +115,49 @@ def test_evaluation_costs_are_measured_side_by_side():
     assert set(startup) == {"bench --help", "bench list"} and all(v["seconds"] > 0 for v in startup.values())
     table = perf_evaluation.markdown({"fid_statistics": [result], "startup": startup})
     assert "fid_statistics_to_metric" in table and "`bench list`" in table
+
+
+@pytest.mark.slow
+def test_tracking_overhead_is_measured_with_and_without_each_tracker(monkeypatch, capsys):
+    """The same steps with no tracker and with each alone; what ran is what was logged."""
+    import bench.run
+    from bench import perf_trackers
+
+    monkeypatch.setattr(bench.run, "cached_peaks", lambda device, dtype=None, **_: ({"matmul": 1e11}, "test"))
+    result = perf_trackers.measure_trackers(["tensorboard"], "gan", "synthetic:64", torch.device("cpu"),
+                                            batch_size=16, steps=2, repeats=1, options={"width": "8"},
+                                            log=lambda s: None)
+    assert set(result["sides"]) == {"none", "tensorboard"} and result["log_every"] == 25
+    rates = {side: m["images_per_s"] for side, m in result["sides"].items()}
+    assert result["ratios"]["tensorboard"] == pytest.approx(rates["tensorboard"][0] / rates["none"][0])
+    assert 0 < result["tracker_share"]["tensorboard"] < 1 and result["sides"]["none"]["tracker_share"] == [0]
+    assert "| tensorboard |" in perf_trackers.markdown(result)
+    with pytest.raises(SystemExit) as exit_info:
+        perf.main(["--trackers", "tensorboard,nope"])
+    assert exit_info.value.code == 2 and "--tracker nope: unknown tracker" in capsys.readouterr().err
+
+
+def test_each_extractors_pass_is_timed_and_tabled():
+    """`bench.perf --evaluation --extractors ...`: a row per extractor with its images/s."""
+    from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+
+    from bench import perf_evaluation
+
+    class Means(FeatureExtractorBase):
+        def __init__(self):
+            super().__init__("means", ["2048"])
+
+        @staticmethod
+        def get_provided_features_list():
+            return ("2048",)
+
+        def forward(self, x):
+            return (x.float().mean((2, 3)),)
+
+    images = torch.randint(0, 256, (12, 3, 8, 8), dtype=torch.uint8)
+    networks = {"inception": Means(), "other": Means()}
+    result = perf_evaluation.extractor_speeds(images, networks, log=lambda s: None)
+    assert set(result) == {"inception", "other"} and result["other"]["images"] == 12
+    assert result["other"]["features"] == 3 and result["other"]["images_per_s"] > 0
+    table = perf_evaluation.markdown({"extractors": result})
+    assert "| other | 12 | 3 |" in table

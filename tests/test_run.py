@@ -11,20 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import FIXTURES, SYNTH_RUN, TINY, only_run, write_plugin
+from helpers import FIXTURES, SYNTH_RUN, TINY, one_line_error, only_run, write_plugin
 
 from bench.store import read_json, read_jsonl
 
 FIXTURE = FIXTURES / "run-format-0.1.0"
 RUN = ["run", "--models", "gan", "--budget", "2steps", "--no-progress"]
-
-
-def one_line_error(out: str, *needles: str) -> None:
-    lines = [line for line in out.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), out
-    assert "Traceback" not in out
-    for needle in needles:
-        assert needle in out, (needle, out)
 
 
 @pytest.fixture
@@ -62,6 +54,14 @@ PREFLIGHT = {
     "one model's unknown backbone": (["--dataset", "synthetic:64", "--batch-size", "16",
                                       "--eval-samples", "0", "--set", "gan.backbone=vgg"],
                                      ["--set gan.backbone=vgg: unknown backbone"]),
+    "unknown tracker": (["--dataset", "synthetic:64", "--batch-size", "16", "--eval-samples", "0",
+                         "--tracker", "tensorboard,wandb"],
+                        ["--tracker wandb: unknown tracker", "registered: tensorboard, mlflow",
+                         "bench list"]),
+    "malformed tracking URI": (["--dataset", "synthetic:64", "--batch-size", "16", "--eval-samples", "0",
+                                "--tracker", "mlflow", "--tracker-uri", "localhost:5000"],
+                               ["--tracker mlflow: --tracker-uri 'localhost:5000' is not a tracking URI",
+                                "http(s)://HOST[:PORT]"]),
     "a resolution the backbone does not build": (
         ["--dataset", "synthetic:64", "--resolution", "16", "--batch-size", "16", "--eval-samples", "0",
          "--backbone", "resnet"], ["backbone 'resnet' does not support 16x16 images", "32x32 and 64x64"]),

@@ -70,6 +70,49 @@ def test_two_settings_of_one_model_in_one_run_folder(tmp_path):
 
 
 
+@pytest.mark.slow
+def test_the_trackers_hear_a_trials_whole_life(tmp_path):
+    """Its start (who it is, its sweep slot), each logging interval, each evaluation row with its
+    pictures (drawn during training, the saved files at the end) and its end."""
+    from bench.trackers import SafeTrackers, Tracker
+    from bench.trial import run_context, run_trial
+
+    heard = []
+
+    class Listening(Tracker):
+        def start_trial(self, trial):
+            heard.append(trial)
+
+        def log_train(self, step, values):
+            heard.append(("train", step, sorted(values)))
+
+        def log_eval(self, step, row):
+            heard.append(("eval", step, row["eval_point"]))
+
+        def log_images(self, step, name, image):
+            heard.append(("picture", step, name, type(image).__name__))
+
+        def end_trial(self, status, final_row):
+            heard.append(("end", status, final_row["step"]))
+
+    config = RunConfig(models=["vae"], dataset="synthetic:64", budget="4steps", batch_size=16, log_every=2,
+                       eval_every="2steps", eval_samples=0, recon_samples=8,
+                       options={"vae": {"width": 8, "latent": 16}})
+    ctx = run_context(tmp_path / "run", config, progress=False, trackers=SafeTrackers({"ear": Listening()}))
+    assert run_trial(ctx, TrialSpec("vae", 1, sweep={"phase": "search", "slot": 3})).status == "completed"
+    trial, *life = heard
+    assert (trial.run_id, trial.trial, trial.family, trial.backbone, trial.seed) == ("run", "vae-s1", "vae",
+                                                                                     "dcgan", 1)
+    assert trial.config["width"] == 8 and trial.config["beta"] == 1.0  # resolved: defaults too
+    assert (trial.sweep_phase, trial.sweep_slot, trial.directory) == ("search", 3, ctx.directory / "trials"
+                                                                      / "vae-s1")
+    losses = ["images_per_s", "kl", "loss", "recon"]
+    assert life == [("train", 2, losses), ("eval", 2, "interval"), ("picture", 2, "samples", "ndarray"),
+                    ("picture", 2, "reconstructions", "ndarray"), ("train", 4, losses),
+                    ("picture", 4, "samples", "PosixPath"), ("picture", 4, "reconstructions", "PosixPath"),
+                    ("eval", 4, "final"), ("end", "completed", 4)]
+
+
 EXPLODES = '''
 from bench_plugins.gan import GAN
 from bench import hookimpl

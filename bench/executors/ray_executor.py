@@ -9,14 +9,20 @@ Data movement: everything travels through Ray, never through a shared path.
   the bytes of every file in its trial folder; the driver writes them into the run folder
   (rows appended to ``metrics.jsonl``, files into ``trials/<trial>/``, the entry in
   ``manifest.json``), exactly as the local executor would have.
-- While it trains, a thread in the task sends each new checkpoint (with ``log.jsonl`` and
-  the rows so far) to a small store actor; the driver polls the store and mirrors them into
-  the run folder. A task retried after its worker died (``--max-retries``) starts from the
-  store's latest checkpoint; ``--resume`` seeds the store from the run folder. So a trial
-  resumes from its last checkpoint that reached the store, wherever its worker runs.
+- While it trains, a thread in the task sends each new checkpoint (with ``log.jsonl``, the
+  trackers' files such as TensorBoard's event files, and the rows so far) to a small store
+  actor; the driver polls the store and mirrors them into the run folder. A task retried
+  after its worker died (``--max-retries``) starts from the store's latest checkpoint;
+  ``--resume`` seeds the store from the run folder. So a trial resumes from its last
+  checkpoint that reached the store, wherever its worker runs.
 - On a worker, the run (plugins, dataset, evaluator) is rebuilt from the run's config:
   installed plugins must be installed there, ``--plugin`` files, ``--data-dir``,
   ``imagefolder:`` paths and ``--fid-weights`` must exist at the same absolute paths.
+- ``--tracker``: each worker makes its trackers from the run's config, with what the driver's
+  recorded (``tracker_state``). TensorBoard's event files are trial files like the others (in
+  the run folder at each checkpoint); MLflow's nested runs attach to the driver's MLflow run
+  at its tracking URI, which the workers must reach: the default SQLite database in the run
+  folder only from the driver's machine (a local Ray), a tracking server from anywhere.
 """
 
 from __future__ import annotations
@@ -38,13 +44,13 @@ from bench.executors.base import Executor
 from bench.executors.ray_options import RayOptions
 from bench.store import (
     CHECKPOINT_FILE,
-    LOG_FILE,
     METRICS_FILE,
     atomic_write,
     read_jsonl,
     record_trial,
     write_status,
 )
+from bench.store.layout import STATUS_FILE
 from bench.store.rows import append_row, read_rows, trial_rows
 from bench.store.status import FAILED, INTERRUPTED, RUNNING
 from bench.trial import RunContext, TrialSpec, finished_status, record_failure, run_context, run_trial
@@ -169,7 +175,7 @@ def _folder_files(directory: Path, skip=()) -> dict[str, bytes]:
 
 
 class _Mirror(threading.Thread):
-    """Sends each new checkpoint of a training trial (and its log and rows) to the store."""
+    """Sends each new checkpoint of a training trial (with its other files and its rows) to the store."""
 
     def __init__(self, ray, store, trial: str, directory: Path, metrics: Path):
         super().__init__(daemon=True, name=f"bench-mirror-{trial}")
@@ -192,9 +198,8 @@ class _Mirror(threading.Thread):
         key = self._key()
         if key[0] is None or key == self._last:
             return
-        files = {CHECKPOINT_FILE: (self.directory / CHECKPOINT_FILE).read_bytes()}
-        if (self.directory / LOG_FILE).exists():
-            files[LOG_FILE] = (self.directory / LOG_FILE).read_bytes()
+        # the checkpoint, log.jsonl and what the trackers write there (TensorBoard's event files)
+        files = _folder_files(self.directory, skip=(STATUS_FILE,))
         # wait for it: a worker that dies right after still leaves this checkpoint behind
         self.ray.get(self.store.put.remote(self.trial, files, read_jsonl(self.metrics, growing=True)))
         self._last = key
@@ -318,7 +323,7 @@ class _Driver:
                     statuses[spec.name] = finished
                     continue
                 own_rows = trial_rows(rows, spec.name)
-                files = _folder_files(ctx.trial_dir(spec), skip=("status.json",))
+                files = _folder_files(ctx.trial_dir(spec), skip=(STATUS_FILE,))
                 ray.get(store.seed.remote(spec.name, files, own_rows))
                 self.written[spec.name] = len(own_rows)
                 ref = task.remote(worker_config, ctx.directory.name, spec.as_dict(), store, driver)

@@ -33,6 +33,19 @@ def fid(ctx) -> dict:
     }
 
 
+def inception_score(ctx) -> dict:
+    """Inception Score (Salimans et al. 2016): exp(E_x KL(p(y|x) || p(y))) over the Inception
+    network's 1008-way unbiased logits, from the same pass as the pool3 features; torch-fidelity's
+    ``isc_features_to_metric`` with its defaults (10 splits of the shuffled samples, seed 2020),
+    so it equals ``calculate_metrics(isc=True)`` on the same images and weights. Needs weights
+    with a logits head (``bench.evaluation.select_metrics`` leaves it out, or refuses it, for
+    weights whose ``fc`` is NaN)."""
+    from bench.metrics.fidelity import inception_score_from_logits
+
+    score = inception_score_from_logits(ctx.sample_logits)
+    return {"inception_score_mean": score.mean, "inception_score_std": score.std}
+
+
 def kid(ctx) -> dict:
     """KID (Binkowski et al. 2018): mean and std over subsets of min(1000, N) images."""
     from bench.metrics.fidelity import kid_from_features
@@ -99,17 +112,22 @@ def reconstruction(ctx) -> dict:
 
 BUILTIN_METRICS = {
     "fid": Metric(fid, (Column("fid", "FID", "lower", minimum=0.0),
-                        Column("fid_infinity", "FID-infinity", "lower", minimum=0.0))),
+                        Column("fid_infinity", "FID-infinity", "lower", minimum=0.0)), per_extractor=True),
+    "inception-score": Metric(inception_score, (
+        Column("inception_score_mean", "Inception Score", "higher", name="inception_score", minimum=1.0),
+        Column("inception_score_std", "Inception Score standard deviation over splits", summary=False),
+    )),
     "kid": Metric(kid, (Column("kid_mean", "KID", "lower", name="kid", minimum=0.0),
-                        Column("kid_std", "KID standard deviation over subsets", summary=False))),
+                        Column("kid_std", "KID standard deviation over subsets", summary=False)),
+                  per_extractor=True),
     "precision-recall": Metric(precision_recall, (
         Column("precision", "precision", "higher", minimum=0.0, maximum=1.0),
         Column("recall", "recall", "higher", minimum=0.0, maximum=1.0),
-    )),
+    ), per_extractor=True),
     "density-coverage": Metric(density_coverage, (
         Column("density", "density (can exceed 1)", "higher", minimum=0.0),
         Column("coverage", "coverage", "higher", minimum=0.0, maximum=1.0),
-    )),
+    ), per_extractor=True),
     "data-copying": Metric(data_copying, (
         Column("copying_ct", "data-copying C_T (0 ideal, < 0 copying)", None),
         Column("authenticity", "authenticity", "higher", minimum=0.0, maximum=1.0),

@@ -146,12 +146,18 @@ def extract_features(
     num_samples: int | None = None,
     channels_last: bool = True,
 ) -> torch.Tensor:
-    """Pool3 features ``float32 [N, 2048]`` (CPU) of uint8 images or of float [-1, 1] samples.
+    """Pool3 features ``float32 [N, 2048]`` (CPU) of uint8 images or of float [-1, 1] samples (another
+    extractor's: its first feature, e.g. DINOv2's CLS token).
 
     ``source``: a ``[N, 3, H, W]`` tensor, an iterable of such batches (e.g. a generator
     yielding samples), or a callback ``source(n) -> [n, 3, H, W]`` with ``num_samples``.
     """
-    return extract_features_dict(
+    return primary(extract_features_dict(
         source, extractor, batch_size=batch_size, device=device, num_samples=num_samples,
         channels_last=channels_last,
-    )[POOL3]
+    ))
+
+
+def primary(features: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The features sample metrics use: Inception's pool3, else the extractor's first feature."""
+    return features[POOL3] if POOL3 in features else next(iter(features.values()))

@@ -274,6 +274,9 @@ def inception_score_from_logits(
     t = _features(logits)
     if not torch.isfinite(t).all():
         raise MetricsError("logits contain NaN or inf: Inception Score cannot be computed")
+    if len(t) < splits:
+        raise MetricsError(f"Inception Score over {splits} splits needs at least {splits} images, "
+                           f"got {len(t)}")
     shuffle = DEFAULTS["samples_shuffle"]
     out = isc_features_to_metric(t, splits=splits, shuffle=shuffle, rng_seed=seed)
     return InceptionScore(out[KEY_METRIC_ISC_MEAN], out[KEY_METRIC_ISC_STD])

@@ -132,6 +132,25 @@ def _head_is_valid(state: dict) -> bool:
     return all(torch.is_tensor(t) and bool(torch.isfinite(t).all()) for t in head)
 
 
+_HEAD_MEMO: dict[tuple[str, int, int], bool] = {}
+
+
+def file_has_logits_head(path: str | os.PathLike) -> bool:
+    """Whether the FID weights at ``path`` have a usable logits head (``fc`` finite), read
+    memory-mapped (only ``fc`` is touched) and memoised by real path, mtime and size; False for a
+    file that is no state dict."""
+    real = os.path.realpath(path)
+    stat = os.stat(real)
+    key = (real, stat.st_mtime_ns, stat.st_size)
+    if key not in _HEAD_MEMO:
+        try:
+            state = torch.load(real, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:
+            state = None
+        _HEAD_MEMO[key] = isinstance(state, dict) and _head_is_valid(state)
+    return _HEAD_MEMO[key]
+
+
 def load_feature_extractor(
     weights_path: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",

@@ -98,7 +98,9 @@ def _cached_factor(entry: Path, key: ReferenceKey, sigma: np.ndarray) -> tuple[n
 
 
 def extractor_id(extractor) -> tuple[str, str]:
-    """``(name/layer, weights sha256)`` of an extractor made by ``load_feature_extractor``."""
+    """``(name/layer, weights sha256)`` of an extractor made by ``load_feature_extractor`` (layer: its
+    ``feature_layer``, Inception's pool3 "2048" when it declares none) or a registered extractor's
+    ``load`` (``bench.metrics.extractors``)."""
     sha = getattr(extractor, "weights_sha256", None)
     if not sha:
         raise MetricsError(
@@ -106,7 +108,7 @@ def extractor_id(extractor) -> tuple[str, str]:
             "reference features could not be told apart; create it with "
             "bench.metrics.load_feature_extractor"
         )
-    return f"{extractor.get_name()}/{POOL3}", sha
+    return f"{extractor.get_name()}/{getattr(extractor, 'feature_layer', POOL3)}", sha
 
 
 def subset_indices(total: int, num_images: int, seed: int) -> torch.Tensor | None:

@@ -6,6 +6,7 @@ complete, and the plots; ``group_blocks`` puts one comparison together.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +22,7 @@ from bench.report.stats import (
     Rank,
     fid_interval,
     final_rows,
+    rank_agreement,
     rank_by_fid,
     summarize,
     variants,
@@ -181,6 +183,34 @@ def ranking_section(ranks: list[Rank]) -> list:
                          "Welch p vs next", "lead significant at 95%"], rows,
                         [True, False, False, True, True, False, True, False]))
     blocks.append(Para(TEST_METHOD))
+    return blocks
+
+
+def _ranked_against_fid(column: Column) -> bool:
+    """Inception Score and each extractor's Fréchet distance (not its FD-infinity)."""
+    return column.key == "inception_score_mean" or (column.key.startswith("fd_")
+                                                    and not column.key.startswith("fd_infinity_"))
+
+
+def other_rankings_section(frame: pd.DataFrame, columns: list[Column]) -> list:
+    """The variants ranked by Inception Score and by each other extractor's FD, and whether each
+    ranking agrees with FID's (Kendall's tau-b): where they differ, the report says so."""
+    agreements = [a for a in (rank_agreement(frame, c) for c in columns if _ranked_against_fid(c)) if a]
+    if not agreements:
+        return []
+    blocks: list = [Heading(3, "Other rankings: Inception Score and other feature extractors")]
+    for a in agreements:
+        better = "higher" if a.column.better == "higher" else "lower"
+        order = ", ".join(f"{v} ({fmt(a.means[v])})" for v in a.order)
+        text: list = [f"By {a.column.label} ({better} is better), best first: {order}. "]
+        if a.same_order:
+            text.append("The same order as by FID.")
+        else:
+            tau = "undefined (a tie)" if not math.isfinite(a.tau) else f"{a.tau:.2f}"
+            text += [Bold("This ranking differs from FID's"), f" ({', '.join(a.fid_order)}): Kendall's "
+                     f"tau-b = {tau} over {len(a.order)} variants ({fmt_p(a.p, 'p')}; 1 is the same order, "
+                     "-1 the reverse)."]
+        blocks.append(Para(text))
     return blocks
 
 
@@ -367,6 +397,7 @@ def group_blocks(group: Group, plots_dir: Path | None, several: bool) -> tuple[l
     notes = list(group.notes)
     # the answer first: which variant leads and whether that is significant, then how it was run
     blocks += ranking_section(rank_by_fid(frame) if not frame.empty else [])
+    blocks += other_rankings_section(frame, group.columns)
     blocks += setup_section(group)
     blocks += summary_section(summary, group.columns)
     blocks += best_section(frame)

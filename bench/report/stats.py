@@ -192,3 +192,44 @@ def rank_by_fid(frame: pd.DataFrame) -> list[Rank]:
         rank.lead = following.fid.mean - rank.fid.mean
         rank.p_value = welch_p(values[rank.variant], values[following.variant])
     return ranks
+
+
+@dataclasses.dataclass
+class Agreement:
+    """How another column's ranking of the variants compares with FID's (``rank_agreement``)."""
+
+    column: Column
+    means: dict[str, float]  # variant -> mean of the column over its final rows
+    order: list[str]  # best first, by the column's own direction
+    fid_order: list[str]  # the same variants, best FID first
+    tau: float  # Kendall's tau-b of the two rankings (1: the same order, -1: reversed)
+    p: float  # its two-sided p-value
+
+    @property
+    def same_order(self) -> bool:
+        return self.order == self.fid_order
+
+
+def rank_agreement(frame: pd.DataFrame, column: Column) -> Agreement | None:
+    """``column``'s ranking of the variants (mean over final rows, its better direction) against
+    FID's, over the variants with both; None with fewer than two such variants."""
+    final = final_rows(frame)
+    if final.empty or "fid" not in final.columns or column.key not in final.columns or not column.better:
+        return None
+    fid, other = {}, {}
+    for variant in variants(final):
+        rows = final[final["variant"] == variant]
+        a, b = finite(rows["fid"]), finite(rows[column.key])
+        if len(a) and len(b):
+            fid[variant], other[variant] = float(a.mean()), float(b.mean())
+    if len(fid) < 2:
+        return None
+    sign = 1.0 if column.better == "lower" else -1.0
+    names = list(fid)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant input: tau is NaN, said as such
+        from scipy import stats
+
+        tau, p = stats.kendalltau([fid[v] for v in names], [sign * other[v] for v in names])
+    return Agreement(column, other, sorted(names, key=lambda v: sign * other[v]), sorted(names, key=fid.get),
+                     float(tau), float(p))

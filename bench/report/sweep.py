@@ -206,6 +206,7 @@ def _search_section(search: pd.DataFrame, models: list[str], k_max: int, curves:
 
 
 def _final_section(final: pd.DataFrame, state: dict, models: list[str]) -> list:
+    objective = state["protocol"].get("metric", "fid")  # --objective: what chose each best setting
     rows = []
     ids = setting_ids(state)
     for model in models:
@@ -219,7 +220,8 @@ def _final_section(final: pd.DataFrame, state: dict, models: list[str]) -> list:
                      fmt_fid(chosen["value"]),
                      interval_text(fid), interval_text(mse, ".4f") if mse.n else "-"])
     return [Heading(3, "Final: the best setting over fresh seeds"),
-            Table(["variant", "best setting", "search FID", "final FID mean [95% CI] (n)",
+            Table(["variant", "best setting", "search FID" if objective == "fid" else f"search {objective}",
+                   "final FID mean [95% CI] (n)",
                    "final recon MSE mean [95% CI]"], rows, [False, False, True, True, True]),
             Para(["The search FID of the chosen setting is biased low (it is the minimum of K noisy "
                   "values); the final phase's fresh seeds are the fair estimate of that setting."])]

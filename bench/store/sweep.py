@@ -5,7 +5,8 @@ the Optuna studies (``optuna.db``). The file holds::
 
     {"format": 1,
      "protocol": {"samples": K, "final_seeds": S, "seed": 0, "sampler": "random", "metric": "fid",
-                  "trial_seed": 0, "spaces": {model: {field: "loguniform(1e-05,0.01)", ...}}},
+                  "better": "lower", "trial_seed": 0,
+                  "spaces": {model: {field: "loguniform(1e-05,0.01)", ...}}},
      "slots": [{"model", "phase": "search" | "final", "index", "options", "seed", "trial",
                 "backbone", "optuna_number", "told"}, ...],
      "chosen": {model: {"trial", "options", "value"} | {"trial": null, "reason": "..."}},
@@ -175,7 +176,8 @@ def _protocol_problem(protocol: dict, parse_space) -> str | None:
               ("seed", _is_int, "a whole number"),
               ("trial_seed", _is_int, "a whole number"),
               ("sampler", lambda v: v in SAMPLERS, " or ".join(SAMPLERS)),
-              ("metric", lambda v: isinstance(v, str), "a string"),
+              ("metric", lambda v: isinstance(v, str), "a string"),  # --objective's column
+              ("better", lambda v: v in ("lower", "higher"), "lower or higher", True),  # its direction
               ("added_samples", lambda v: isinstance(v, list) and all(_is_int(n) and n >= 1 for n in v),
                "a list of whole numbers >= 1", True),
               ("spaces", lambda v: isinstance(v, dict) and v, "an object naming at least one model"))

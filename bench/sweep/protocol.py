@@ -36,3 +36,7 @@ class SweepProtocol:
                              metavar="MODEL.FIELD=DIST",  # model -> {field: distribution text}
                              help="Replace or add a field's distribution, e.g. gan.lr=loguniform(1e-4,1e-3); "
                                   "=default keeps the field at its default (repeatable).")
+    objective: str = option("fid", metavar="COLUMN",
+                            help="The column that picks each variant's best setting, in its declared "
+                                 "direction: fid, or any column a selected metric writes, e.g. "
+                                 "fd_dinov2_s14 (with --extractors) or inception_score_mean.")

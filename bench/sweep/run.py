@@ -34,7 +34,7 @@ from bench.sweep.protocol import SweepProtocol
 from bench.sweep.study import ask_settings, tell
 from bench.trial import RunContext, TrialSpec, trial_spec
 
-METRIC = "fid"  # lower is better; the search picks each variant's best setting by it
+METRIC = "fid"  # the default --objective (lower is better): picks each variant's best setting
 
 
 @dataclasses.dataclass
@@ -45,6 +45,10 @@ class Sweep:
     @property
     def directory(self) -> Path:
         return self.ctx.directory
+
+    @property
+    def trackers(self):
+        return self.ctx.trackers
 
     @property
     def protocol(self) -> dict:
@@ -103,6 +107,7 @@ def start_sweep(config: RunConfig, protocol: SweepProtocol, results_root: Path, 
     """Check everything (before anything is written), then create the sweep folder."""
     check_protocol(config, protocol)
     prepared = prepare_run(config)
+    better = objective_direction(prepared.plugins, config, protocol.objective)
     spaces = search_spaces(prepared.plugins, config.models, protocol.overrides)
     ctx = start_run(config, results_root, command_line, progress, prepared, announce,
                     trials_per_model=protocol.samples + protocol.final_seeds,
@@ -110,7 +115,8 @@ def start_sweep(config: RunConfig, protocol: SweepProtocol, results_root: Path, 
     state = {
         "protocol": {
             "samples": protocol.samples, "final_seeds": protocol.final_seeds, "seed": protocol.seed,
-            "sampler": protocol.sampler, "metric": METRIC, "trial_seed": config.seeds[0],
+            "sampler": protocol.sampler, "metric": protocol.objective, "better": better,
+            "trial_seed": config.seeds[0],
             "spaces": {m: {f: d.text() for f, d in sorted(s.items())} for m, s in spaces.items()},
         },
         "slots": [],
@@ -126,7 +132,8 @@ def spaces_of(sweep: Sweep) -> dict[str, dict]:
 
 
 def spec_of(slot: dict) -> TrialSpec:
-    return TrialSpec(slot["model"], slot["seed"], slot["options"], slot.get("backbone"))
+    return TrialSpec(slot["model"], slot["seed"], slot["options"], slot.get("backbone"),
+                     sweep={"phase": slot["phase"], "slot": slot["index"]})
 
 
 def add_search_slots(sweep: Sweep, spaces: dict[str, dict] | None = None) -> bool:
@@ -158,22 +165,48 @@ def add_search_slots(sweep: Sweep, spaces: dict[str, dict] | None = None) -> boo
     return added
 
 
-def final_value(rows: list[dict], trial: str) -> float | None:
-    """The trial's final FID, None if it has none (failed, diverged, not evaluated)."""
+def objective_direction(plugins, config: RunConfig, objective: str) -> str:
+    """"lower" or "higher": how ``--objective``'s column declares its better direction, or a RunError
+    (one line, before anything is written) for a column no selected metric produces."""
+    from bench.evaluation import metric_columns, select_extractors, select_metrics
+
+    settings = config.eval_settings()
+    columns = {c.key: c for _, _, cs in metric_columns(select_metrics(plugins.metric_objects(), settings),
+                                                       select_extractors(plugins.extractors, settings,
+                                                                         check_weights=False)) for c in cs}
+    column = columns.get(objective)
+    if column is None or column.better not in ("lower", "higher"):
+        ranked = ", ".join(k for k, c in columns.items() if c.better in ("lower", "higher"))
+        raise RunError(f"--objective {objective}: no selected metric writes such a column with a better "
+                       f"direction; choose one of {ranked}")
+    return column.better
+
+
+def _objective(protocol: dict) -> tuple[str, float]:
+    """The sweep's objective column and the sign that makes lower better (sweeps before --objective:
+    FID, lower)."""
+    return protocol.get("metric", METRIC), (-1.0 if protocol.get("better") == "higher" else 1.0)
+
+
+def final_value(rows: list[dict], trial: str, metric: str = METRIC) -> float | None:
+    """The trial's final value of ``metric`` (the objective), None if it has none (failed, diverged,
+    not evaluated)."""
     finals = [r for r in trial_rows(rows, trial) if r.get("eval_point") == "final"]
     if not finals or finals[-1].get("status") != COMPLETED:
         return None
-    value = finals[-1].get(METRIC)
+    value = finals[-1].get(metric)
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 def _tell_finished(sweep: Sweep, statuses: dict[str, str]) -> None:
     rows = read_rows(sweep.directory)
     p = sweep.protocol
+    metric, sign = _objective(p)
     for model in p["spaces"]:  # each study opened once per round
-        told = [(slot, final_value(rows, slot["trial"])) for slot in slots(sweep.state, model, SEARCH)
+        told = [(slot, final_value(rows, slot["trial"], metric)) for slot in slots(sweep.state, model, SEARCH)
                 if slot.get("told") is None and slot["trial"] in statuses]
-        tell(sweep.directory, model, p["sampler"], p["seed"], [(s["optuna_number"], v) for s, v in told])
+        tell(sweep.directory, model, p["sampler"], p["seed"],  # Optuna minimises: higher-is-better negated
+             [(s["optuna_number"], None if v is None else sign * v) for s, v in told])
         for slot, value in told:
             slot["told"] = value if value is not None else statuses[slot["trial"]]
     sweep.save()
@@ -185,14 +218,16 @@ def _choose(sweep: Sweep) -> None:
     with their rows) and the new best gets S final slots of its own."""
     rows = read_rows(sweep.directory)
     p = sweep.protocol
+    metric, sign = _objective(p)
     for model in p["spaces"]:
-        scored = [(final_value(rows, s["trial"]), s) for s in slots(sweep.state, model, SEARCH)]
+        scored = [(final_value(rows, s["trial"], metric), s) for s in slots(sweep.state, model, SEARCH)]
         scored = [(v, s) for v, s in scored if v is not None]
         before = sweep.state["chosen"].get(model)
         if not scored:
-            sweep.state["chosen"][model] = {"trial": None, "reason": "no search trial finished with an FID"}
+            sweep.state["chosen"][model] = {"trial": None,
+                                            "reason": f"no search trial finished with {metric}"}
             continue
-        value, best = min(scored, key=lambda vs: (vs[0], vs[1]["index"]))
+        value, best = min(scored, key=lambda vs: (sign * vs[0], vs[1]["index"]))
         if before is not None and before.get("trial") == best["trial"]:
             continue  # the same best: its final slots stand
         sweep.state["chosen"][model] = {"trial": best["trial"], "options": best["options"], "value": value}

@@ -105,6 +105,32 @@ def test_ray_grid_gives_the_local_rows(ray_cluster, cli, tmp_path, results_dir):
     assert (remote / "trials" / "vae-s0" / "reconstructions.png").exists()
 
 
+@pytest.mark.slow
+@requires_ray
+def test_workers_log_to_the_run_folders_trackers(ray_cluster, cli, results_dir, monkeypatch):
+    """TensorBoard's event files come back with each trial's files; MLflow's nested runs, logged
+    by the workers, hang under the run's MLflow run that the driver created."""
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cli("run", "--models", "gan", "--seeds", "2", "--dataset", "synthetic:128", "--budget", "2steps",
+        "--batch-size", "16", "--log-every", "1", *TINY, *RAY, "--tracker", "tensorboard,mlflow")
+    run = only_run(results_dir)
+    client = MlflowClient(f"sqlite:///{run / 'mlflow.db'}")
+    parent = read_json(run / "manifest.json")["config"]["tracker_state"]["mlflow"]["run_id"]
+    assert client.get_run(parent).info.status == "FINISHED"
+    children = client.search_runs([client.get_run(parent).info.experiment_id],
+                                  filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
+    assert sorted(r.info.run_name for r in children) == ["gan-s0", "gan-s1"]
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert [m.step for m in client.get_metric_history(child.info.run_id, "train/loss_d")] == [1, 2]
+        events = EventAccumulator(str(run / "trials" / child.info.run_name))
+        events.Reload()
+        assert [e.step for e in events.Scalars("train/loss_d")] == [1, 2]
+
+
 FAILING_PLUGIN = '''
 from bench_plugins.gan import GAN
 from bench import hookimpl

@@ -219,13 +219,36 @@ def test_inception_score_refuses_headless_weights(cifar, extractor):
     assert "FID, KID and precision/recall are unaffected" in NO_LOGITS_HEAD
 
 
+IS_IMAGES = 20  # 2 per split: torch-fidelity's pass over them is most of the test's time
+
+
 @pytest.mark.slow
-def test_inception_score_runs_when_the_head_is_valid(tmp_path, cifar):
-    extractor = load_feature_extractor(weights_with_logits_head(WEIGHTS, tmp_path))
-    assert has_logits_head(extractor)
-    assert extractor.get_requested_features_list() == ["2048", "logits_unbiased"]
-    score = inception_score(cifar[0][:10], extractor, splits=2)
-    assert np.isfinite(score.mean) and score.mean >= 1
+def test_inception_score_of_an_evaluation_is_calculate_metrics(tmp_path, monkeypatch, cifar):
+    """The evaluation's Inception Score columns (logits from the same pass as pool3) equal
+    torch-fidelity's calculate_metrics(isc=True) on the same images and weights: the shared
+    weights given a random logits head (same network, same logits, so the same score). Scale 0.1:
+    logits spread enough that the score is well above 1."""
+    import torch_fidelity
+
+    from bench.evaluation import EvalSettings, Evaluator, select_metrics
+    from bench.metrics.builtin import BUILTIN_METRICS
+
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    headed = weights_with_logits_head(WEIGHTS, tmp_path, scale=0.1)
+    images = cifar[0][:IS_IMAGES]
+    settings = EvalSettings(IS_IMAGES, "train", None, str(headed), untrained=False, inception_backend="torch",
+                            metrics=("inception-score",))
+    metrics = select_metrics(BUILTIN_METRICS, settings)
+    assert list(metrics) == ["inception-score"]
+    row = Evaluator(settings, None, torch.device("cpu"), metrics).evaluate_images(images)
+    expected = torch_fidelity.calculate_metrics(
+        input1=uint8_dataset(images), cuda=False, isc=True, feature_extractor_weights_path=str(headed),
+        cache=False, verbose=False)
+    print(f"IS ours {row['inception_score_mean']:.8g} +- {row['inception_score_std']:.6g}, torch-fidelity "
+          f"{expected['inception_score_mean']:.8g} +- {expected['inception_score_std']:.6g}")
+    assert row["inception_score_mean"] > 1.1
+    assert row["inception_score_mean"] == pytest.approx(expected["inception_score_mean"], rel=REL)
+    assert row["inception_score_std"] == pytest.approx(expected["inception_score_std"], rel=1e-3, abs=1e-6)
 
 
 # ---------------------------------------------------------------- weights resolution

@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from bench.report.stats import bounded_interval, column_interval, fid_interval, summarize, t_interval
+from bench.report.stats import (
+    bounded_interval,
+    column_interval,
+    fid_interval,
+    rank_agreement,
+    summarize,
+    t_interval,
+)
 from bench.store.columns import Column
 
 
@@ -67,3 +74,29 @@ def test_the_summary_uses_each_columns_range():
     summary = summarize(rows, columns).set_index("metric")
     assert summary.loc["fid", "ci95_low"] > 0
     assert summary.loc["recall", "ci95_high"] == 1.0
+
+
+def _finals(fid: dict, fd: dict, seeds: int = 2) -> pd.DataFrame:
+    return pd.DataFrame([{"variant": v, "family": "gan", "eval_point": "final", "status": "completed",
+                          "fid": fid[v] + s, "fd_dinov2_s14": fd[v] + s, "inception_score_mean": 10 - fid[v]}
+                         for v in fid for s in range(seeds)])
+
+
+def test_an_fd_ranking_that_differs_from_fids_is_said_with_kendalls_tau(tmp_path):
+    """By FID a < b < c, by FD_DINOv2 c < a < b: the report says the rankings differ, with Kendall's
+    tau-b; Inception Score (higher is better) ranks as FID here, and the report says that too."""
+    from bench.report.render import to_markdown
+    from bench.report.sections import other_rankings_section
+
+    frame = _finals({"a": 10.0, "b": 20.0, "c": 30.0}, {"a": 200.0, "b": 300.0, "c": 100.0})
+    fd = Column("fd_dinov2_s14", "FD (DINOv2 ViT-S/14)", "lower", minimum=0.0)
+    agreement = rank_agreement(frame, fd)
+    assert agreement.order == ["c", "a", "b"] and agreement.fid_order == ["a", "b", "c"]
+    assert agreement.tau == pytest.approx(stats.kendalltau([1, 2, 3], [2, 3, 1])[0])
+    assert not agreement.same_order
+    score = Column("inception_score_mean", "Inception Score", "higher")
+    text = to_markdown(other_rankings_section(frame, [Column("fid", "FID", "lower"), fd, score]), tmp_path)
+    assert "By FD (DINOv2 ViT-S/14) (lower is better), best first: c (100.5), a (200.5), b (300.5)" in text
+    assert "**This ranking differs from FID's** (a, b, c): Kendall's tau-b = -0.33 over 3 variants" in text
+    assert "Inception Score (higher is better), best first: a (0), b (-10), c (-20). The same order" in text
+    assert rank_agreement(frame[frame["variant"] == "a"], fd) is None  # one variant: nothing to compare

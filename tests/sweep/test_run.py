@@ -95,7 +95,32 @@ def test_bad_sweeps_are_refused_before_anything_is_written(tmp_path):
         start_sweep(config(), SweepProtocol(overrides={"gan": {"n_critic": "int(1,5)"}}), root, "t", False)
     with pytest.raises(RunError, match=r"beta2=default: gan does not search beta2 \(it searches beta1, lr\)"):
         start_sweep(config(), SweepProtocol(overrides={"gan": {"beta2": "default"}}), root, "t", False)
+    with pytest.raises(RunError, match="--objective fd_dinov2_s14: no selected metric writes such a column.*"
+                                       "choose one of fid, fid_infinity, .*precision, recall"):
+        start_sweep(config(), SweepProtocol(objective="fd_dinov2_s14"), root, "t", False)  # not --extractors
     assert not root.exists()
+
+
+def test_the_objective_picks_each_variants_best_in_its_direction(tmp_path):
+    """`--objective precision` (higher is better) picks the highest; the default, FID, the lowest."""
+    from types import SimpleNamespace
+
+    from bench.store import append_jsonl
+    from bench.sweep import run as sweep_run
+
+    values = {"gan-a-s0": (0.2, 30.0), "gan-b-s0": (0.9, 50.0), "gan-c-s0": (0.5, 40.0)}
+    for trial, (precision, fid) in values.items():
+        append_jsonl(tmp_path / "metrics.jsonl", {"trial": trial, "model": "gan", "eval_point": "final",
+                                                  "status": "completed", "precision": precision, "fid": fid})
+    for objective, better, best in (("precision", "higher", "gan-b-s0"), ("fid", "lower", "gan-a-s0")):
+        state = {"slots": [{"model": "gan", "phase": "search", "index": i, "options": {"lr": i}, "trial": t}
+                           for i, t in enumerate(values)], "chosen": {},
+                 "protocol": {"metric": objective, "better": better, "final_seeds": 1, "trial_seed": 0,
+                              "spaces": {"gan": {}}}}
+        sweep = SimpleNamespace(directory=tmp_path, state=state, protocol=state["protocol"],
+                                ctx=SimpleNamespace(config=config()), save=lambda: None)
+        sweep_run._choose(sweep)
+        assert state["chosen"]["gan"]["trial"] == best, objective
 
 
 @requires_weights
@@ -179,7 +204,7 @@ def test_a_sweep_killed_mid_search_resumes_to_exactly_k_plus_s_trials(tmp_path):
         assert study.trials[slot["optuna_number"]].params == pytest.approx(slot["options"])
 
     report = (run_dir / "report.md").read_text()
-    for heading in ("equal search budget per variant", "Training compute per variant",
+    for heading in ("which variant is best at equal search budget", "Training compute per variant",
                     "Search: FID over the samples", "Final: the best setting over fresh seeds"):
         assert heading in report
     assert (run_dir / "plots" / "sweep-fid.png").is_file()

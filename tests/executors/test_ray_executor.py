@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import torch
-from helpers import TINY, only_run, requires_weights, write_plugin
+from helpers import TINY, fixed_peak, only_run, requires_weights, write_plugin
 
 import bench.run
 from bench.store import read_json, read_jsonl
@@ -31,7 +31,7 @@ def one_thread(monkeypatch):
     The MFU denominator is a constant here (its matmul benchmark is not what is tested)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    monkeypatch.setattr(bench.run, "measure_peaks", lambda device, dtype=None: {"matmul": 1e11})
+    monkeypatch.setattr(bench.run, "cached_peaks", fixed_peak)
     yield
     torch.set_num_threads(threads)
 

@@ -10,7 +10,7 @@ import json
 import shutil
 
 import pytest
-from helpers import requires_weights
+from helpers import fixed_peak, requires_weights
 
 import bench.run
 from bench.space import parse_distribution
@@ -30,7 +30,7 @@ def finished_sweep(tmp_path_factory):
     from bench.sweep.run import run_sweep, start_sweep
 
     with pytest.MonkeyPatch.context() as patch:  # the MFU denominator: not what is tested here
-        patch.setattr(bench.run, "measure_peaks", lambda device, dtype=None: {"matmul": 1e11})
+        patch.setattr(bench.run, "cached_peaks", fixed_peak)
         config = run_config({**_parsed(TRIALS), "models": ["gan"]})
         sweep = start_sweep(config, SweepProtocol(samples=2, final_seeds=1),
                             tmp_path_factory.mktemp("sweep"), "test", progress=False)

@@ -76,7 +76,7 @@ def sweep_facts(run: RunFolder) -> SweepFacts:
                 "metric": str(p["metric"]), "budget": budget}
     if kind == "seconds":  # a wall-clock budget buys what the device does in it
         protocol["device"] = str(dig(m, "device", "name") or "n/a")
-    slots = slot_frame(run)
+    slots = slot_frame(run, state)
     finals = slots[(slots["phase"] == FINAL) & ~slots["superseded"].astype(bool)][["model", "fid"]]
     return SweepFacts(run, list(p["spaces"]), protocol, _dataset(m), _backbone(state), finals)
 

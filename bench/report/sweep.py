@@ -49,11 +49,11 @@ SLOT_COLUMNS = ["model", "setting", "phase", "index", "seed", "trial", "options"
                 *(k for k, _ in COMPUTE)]
 
 
-def slot_frame(run: RunFolder) -> pd.DataFrame:
+def slot_frame(run: RunFolder, state: dict | None = None) -> pd.DataFrame:
     """One row per sweep slot: its setting id, phase, status, final FID, reconstruction, compute,
     the coverage and recall that tell a collapse, and its best FID of every evaluation (with
     ``--eval-every``: interval points too)."""
-    state = read_sweep(run.path, parse_distribution)
+    state = state or read_sweep(run.path, parse_distribution)  # the caller's, when it has read it
     ids = setting_ids(state)
     finals = {row_trial(r): r for r in run.rows if r.get("eval_point") == "final"}
     evaluated: dict[str, list[float]] = {}
@@ -100,7 +100,7 @@ def sweep_blocks(run: RunFolder, plots_dir: Path | None, default_runs: list[RunF
     stability, compute and the ranking at the defaults."""
     state = read_sweep(run.path, parse_distribution)
     p = state["protocol"]
-    frame = slot_frame(run)
+    frame = slot_frame(run, state)
     models = list(p["spaces"])
     search = frame[frame["phase"] == SEARCH]
     final = frame[(frame["phase"] == FINAL) & ~frame["superseded"].astype(bool)]
@@ -319,6 +319,7 @@ def expected_best_plot(curves: dict, path: Path, run_id: str) -> Path:
     figure = new_figure(13.0, 4.0)
     axes = figure.subplots(1, 3)
     colours = palette(list(curves))
+    budget = equal_compute(curves)
     costs = (("k: settings tried (random search)", None),
              ("search compute: training seconds", "seconds_per_sample"),
              ("search compute: training FLOPs", "flops_per_sample"))
@@ -334,8 +335,8 @@ def expected_best_plot(curves: dict, path: Path, run_id: str) -> Path:
         ax.grid(alpha=0.3)
         if cost is not None:
             ax.set_xscale("log")
-        if cost == "seconds_per_sample" and math.isfinite(equal_compute(curves)):
-            line = ax.axvline(equal_compute(curves), color="black", linestyle="--", linewidth=0.8,
+        if cost == "seconds_per_sample" and math.isfinite(budget):
+            line = ax.axvline(budget, color="black", linestyle="--", linewidth=0.8,
                               label="equal compute (answer table)")
             ax.legend(handles=[line], fontsize=7, loc="upper right")
     axes[0].set_ylabel("expected best FID")
